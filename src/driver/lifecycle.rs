@@ -1,0 +1,200 @@
+//! Op slots and the one function that moves them between states.
+//!
+//! ```text
+//!            submit                 completion
+//!   (free) ─────────► Waiting ─────────────────► Completed ──poll──► (free)
+//!                        │                            │
+//!                        │ future dropped             │ future dropped
+//!                        ▼                            ▼
+//!                     Orphaned ──completion──► release(data) → (free)
+//! ```
+//! An orphaned slot owns the op's buffers until the kernel (or the blocking pool)
+//! is done with them; only then are they dropped. Pure: no syscalls.
+
+use super::user_data::OpKey;
+use std::io;
+use std::task::{Context, Poll, Waker};
+
+/// A completed op's raw result: non-negative value, or a negated errno.
+pub(crate) type RawResult = i32;
+
+pub(crate) fn raw_to_io(res: RawResult) -> io::Result<u32> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as u32)
+    }
+}
+
+pub(crate) fn io_to_raw(res: &io::Result<u32>) -> RawResult {
+    match res {
+        Ok(n) => (*n).min(i32::MAX as u32) as i32,
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
+}
+
+/// What an op's data does when its completion arrives after its future is gone.
+pub(crate) trait Orphan {
+    /// Frees whatever the late result created (an accepted or opened fd) and the op's buffers.
+    fn release(self: Box<Self>, res: RawResult);
+}
+
+enum State {
+    Vacant { next_free: u32 },
+    Waiting(Option<Waker>),
+    Completed(RawResult),
+    Orphaned(Box<dyn Orphan>),
+}
+
+struct Slot {
+    generation: u32,
+    state: State,
+}
+
+/// What happened to a slot; the caller carries out the side effect.
+pub(crate) enum Event<'a, 'b> {
+    Poll(&'a mut Context<'b>),
+    Complete(RawResult),
+    Drop(Box<dyn Orphan>),
+}
+
+/// The side effect the caller must perform after a transition.
+pub(crate) enum Action {
+    None,
+    /// The op is still in flight.
+    Pending,
+    /// The op's result, handed to its future; the slot is free again.
+    Ready(RawResult),
+    Wake(Waker),
+    /// The future is gone and the kernel still owns the op: ask it to cancel.
+    Cancel,
+    /// The future is gone and the completion is in: release the op's data now.
+    Release(Box<dyn Orphan>, RawResult),
+    /// The key names no live slot (a late completion for a reused slot).
+    Stale,
+}
+
+const NO_FREE: u32 = u32::MAX;
+
+/// Op slots with generation-checked keys.
+pub(crate) struct OpSlab {
+    slots: Vec<Slot>,
+    free_head: u32,
+    live: usize,
+}
+
+impl Default for OpSlab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpSlab {
+    pub(crate) fn new() -> Self {
+        Self { slots: Vec::new(), free_head: NO_FREE, live: 0 }
+    }
+
+    /// Ops whose completion has not been consumed yet (including orphaned ones).
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Ops whose futures were dropped and whose completions have not arrived.
+    pub(crate) fn orphaned(&self) -> usize {
+        self.slots.iter().filter(|s| matches!(s.state, State::Orphaned(_))).count()
+    }
+
+    /// Takes a slot for a newly submitted op.
+    pub(crate) fn insert(&mut self, waker: Option<Waker>) -> OpKey {
+        self.live += 1;
+        if self.free_head != NO_FREE {
+            let index = self.free_head;
+            let slot = &mut self.slots[index as usize];
+            if let State::Vacant { next_free } = slot.state {
+                self.free_head = next_free;
+            }
+            slot.state = State::Waiting(waker);
+            return OpKey::new(index, slot.generation);
+        }
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot { generation: 0, state: State::Waiting(waker) });
+        OpKey::new(index, 0)
+    }
+
+    fn free(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        slot.generation = OpKey::next_generation(slot.generation);
+        slot.state = State::Vacant { next_free: self.free_head };
+        self.free_head = index;
+        self.live -= 1;
+    }
+
+    /// The one transition function: every state change of every slot goes through here.
+    pub(crate) fn transition(&mut self, key: OpKey, event: Event<'_, '_>) -> Action {
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return Action::Stale;
+        };
+        if slot.generation != key.generation || matches!(slot.state, State::Vacant { .. }) {
+            return Action::Stale;
+        }
+        match (&mut slot.state, event) {
+            (State::Waiting(waker), Event::Poll(cx)) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Action::Pending
+            }
+            (State::Waiting(waker), Event::Complete(res)) => {
+                let waker = waker.take();
+                slot.state = State::Completed(res);
+                waker.map_or(Action::None, Action::Wake)
+            }
+            (State::Waiting(_), Event::Drop(data)) => {
+                slot.state = State::Orphaned(data);
+                Action::Cancel
+            }
+            (State::Completed(res), Event::Poll(_)) => {
+                let res = *res;
+                self.free(key.index);
+                Action::Ready(res)
+            }
+            (State::Completed(res), Event::Drop(data)) => {
+                let res = *res;
+                self.free(key.index);
+                Action::Release(data, res)
+            }
+            (State::Orphaned(_), Event::Complete(res)) => {
+                let State::Orphaned(data) = std::mem::replace(&mut slot.state, State::Completed(res)) else {
+                    unreachable!("matched Orphaned above")
+                };
+                self.free(key.index);
+                Action::Release(data, res)
+            }
+            // A second completion for a single-shot op, or a poll after the future was dropped:
+            // both are driver bugs; ignoring them keeps the loop alive.
+            (State::Completed(_), Event::Complete(_)) | (State::Orphaned(_), _) => Action::None,
+            (State::Vacant { .. }, _) => Action::Stale,
+        }
+    }
+
+    /// Takes every orphaned op's data out, for a runtime that is shutting down and has
+    /// confirmed that the kernel no longer touches their memory.
+    pub(crate) fn drain_orphans(&mut self) -> Vec<Box<dyn Orphan>> {
+        let mut out = Vec::new();
+        for index in 0..self.slots.len() as u32 {
+            if matches!(self.slots[index as usize].state, State::Orphaned(_)) {
+                let slot = &mut self.slots[index as usize];
+                if let State::Orphaned(data) = std::mem::replace(&mut slot.state, State::Completed(0)) {
+                    out.push(data);
+                }
+                self.free(index);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

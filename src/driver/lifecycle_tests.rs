@@ -1,0 +1,177 @@
+use super::*;
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Wake;
+
+struct CountingWaker(AtomicUsize);
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let inner = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    (inner.clone(), Waker::from(inner))
+}
+
+/// Records the result it was released with, so tests can see that release happened once.
+struct Recorder(Rc<RefCell<Vec<RawResult>>>);
+impl Orphan for Recorder {
+    fn release(self: Box<Self>, res: RawResult) {
+        self.0.borrow_mut().push(res);
+    }
+}
+
+fn poll(slab: &mut OpSlab, key: OpKey, waker: &Waker) -> Action {
+    let mut cx = Context::from_waker(waker);
+    slab.transition(key, Event::Poll(&mut cx))
+}
+
+#[test]
+fn completion_wakes_then_poll_returns_result_and_frees() {
+    let mut slab = OpSlab::new();
+    let (count, waker) = counting_waker();
+    let key = slab.insert(None);
+    assert!(matches!(poll(&mut slab, key, &waker), Action::Pending));
+    match slab.transition(key, Event::Complete(42)) {
+        Action::Wake(w) => w.wake(),
+        _ => panic!("expected a wake"),
+    }
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(matches!(poll(&mut slab, key, &waker), Action::Ready(42)));
+    assert_eq!(slab.live(), 0);
+}
+
+#[test]
+fn late_completion_for_reused_slot_is_stale() {
+    let mut slab = OpSlab::new();
+    let (_, waker) = counting_waker();
+    let old = slab.insert(None);
+    slab.transition(old, Event::Complete(1));
+    assert!(matches!(poll(&mut slab, old, &waker), Action::Ready(1)));
+    let new = slab.insert(Some(waker.clone()));
+    assert_eq!(new.index, old.index, "the slot is reused");
+    assert!(matches!(slab.transition(old, Event::Complete(7)), Action::Stale));
+    assert!(matches!(poll(&mut slab, new, &waker), Action::Pending), "the new owner was not completed");
+}
+
+#[test]
+fn dropped_future_keeps_data_until_completion_then_releases_once() {
+    let mut slab = OpSlab::new();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let key = slab.insert(None);
+    assert!(matches!(slab.transition(key, Event::Drop(Box::new(Recorder(released.clone())))), Action::Cancel));
+    assert!(released.borrow().is_empty(), "data must outlive the in-flight op");
+    assert_eq!(slab.orphaned(), 1);
+    match slab.transition(key, Event::Complete(-libc::ECANCELED)) {
+        Action::Release(data, res) => data.release(res),
+        _ => panic!("expected release"),
+    }
+    assert_eq!(*released.borrow(), vec![-libc::ECANCELED]);
+    assert_eq!(slab.live(), 0);
+    assert!(matches!(slab.transition(key, Event::Complete(0)), Action::Stale));
+}
+
+#[test]
+fn drop_after_completion_releases_immediately() {
+    let mut slab = OpSlab::new();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let key = slab.insert(None);
+    slab.transition(key, Event::Complete(5));
+    match slab.transition(key, Event::Drop(Box::new(Recorder(released.clone())))) {
+        Action::Release(data, res) => data.release(res),
+        _ => panic!("expected release"),
+    }
+    assert_eq!(*released.borrow(), vec![5]);
+    assert_eq!(slab.live(), 0);
+}
+
+#[test]
+fn raw_result_conversions() {
+    assert_eq!(raw_to_io(3).unwrap(), 3);
+    assert_eq!(raw_to_io(-libc::EAGAIN).unwrap_err().raw_os_error(), Some(libc::EAGAIN));
+    assert_eq!(io_to_raw(&Ok(9)), 9);
+    assert_eq!(io_to_raw(&Err(io::Error::from_raw_os_error(libc::EBADF))), -libc::EBADF);
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Submit,
+    Poll(usize),
+    Complete(usize, i32),
+    Drop(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Submit),
+        (0..16usize).prop_map(Step::Poll),
+        (0..16usize, -5..100i32).prop_map(|(i, r)| Step::Complete(i, r)),
+        (0..16usize).prop_map(Step::Drop),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Model {
+    Waiting,
+    Completed(i32),
+    Orphaned,
+    Gone,
+}
+
+proptest! {
+    /// Against a per-key model: results reach the right owner exactly once, stale keys never
+    /// act, orphaned data is released exactly once, and `live` matches the model.
+    #[test]
+    fn slab_matches_model(steps in proptest::collection::vec(step(), 1..200)) {
+        let mut slab = OpSlab::new();
+        let (_, waker) = counting_waker();
+        let released = Rc::new(RefCell::new(Vec::new()));
+        let mut keys: Vec<(OpKey, Model)> = Vec::new();
+        let mut expected_releases = 0usize;
+        for s in steps {
+            match s {
+                Step::Submit => keys.push((slab.insert(Some(waker.clone())), Model::Waiting)),
+                Step::Poll(i) if i < keys.len() => {
+                    let (key, model) = keys[i];
+                    match (model, poll(&mut slab, key, &waker)) {
+                        (Model::Waiting, Action::Pending) => {}
+                        (Model::Completed(r), Action::Ready(got)) => { prop_assert_eq!(r, got); keys[i].1 = Model::Gone; }
+                        (Model::Gone, Action::Stale) => {}
+                        (Model::Orphaned, Action::None) => {}
+                        (m, _) => prop_assert!(false, "unexpected action on poll in {:?}", m),
+                    }
+                }
+                Step::Complete(i, r) if i < keys.len() => {
+                    let (key, model) = keys[i];
+                    match (model, slab.transition(key, Event::Complete(r))) {
+                        (Model::Waiting, Action::Wake(_)) => keys[i].1 = Model::Completed(r),
+                        (Model::Orphaned, Action::Release(d, res)) => { d.release(res); keys[i].1 = Model::Gone; }
+                        (Model::Completed(_), Action::None) | (Model::Gone, Action::Stale) => {}
+                        (m, _) => prop_assert!(false, "unexpected action on complete in {:?}", m),
+                    }
+                }
+                Step::Drop(i) if i < keys.len() => {
+                    let (key, model) = keys[i];
+                    if matches!(model, Model::Waiting | Model::Completed(_)) { expected_releases += 1; }
+                    match (model, slab.transition(key, Event::Drop(Box::new(Recorder(released.clone()))))) {
+                        (Model::Waiting, Action::Cancel) => { keys[i].1 = Model::Orphaned; }
+                        (Model::Completed(r), Action::Release(d, res)) => { prop_assert_eq!(r, res); d.release(res); keys[i].1 = Model::Gone; }
+                        (Model::Gone, Action::Stale) | (Model::Orphaned, Action::None) => {}
+                        (m, _) => prop_assert!(false, "unexpected action on drop in {:?}", m),
+                    }
+                }
+                _ => {}
+            }
+            let live = keys.iter().filter(|(_, m)| *m != Model::Gone).count();
+            prop_assert_eq!(slab.live(), live);
+        }
+        let orphans = keys.iter().filter(|(_, m)| *m == Model::Orphaned).count();
+        prop_assert_eq!(released.borrow().len() + orphans, expected_releases);
+        prop_assert_eq!(slab.drain_orphans().len(), orphans);
+    }
+}

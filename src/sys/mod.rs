@@ -1,0 +1,180 @@
+//! The one wrapper around raw syscalls.
+//!
+//! Every `libc` call the crate makes goes through this module, so the rest of the
+//! crate stays safe Rust. Each function turns the C convention (-1 and `errno`)
+//! into `io::Result`.
+
+pub(crate) mod socket;
+pub(crate) mod syscall;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Converts a C return value into `io::Result`, reading `errno` on -1.
+pub(crate) fn cvt<T: Copy + PartialOrd + Default + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Like [`cvt`], retrying the call while it fails with `EINTR`.
+pub(crate) fn cvt_retry<T, F>(mut f: F) -> io::Result<T>
+where
+    T: Copy + PartialOrd + Default + From<i8>,
+    F: FnMut() -> T,
+{
+    loop {
+        match cvt(f()) {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Takes ownership of a freshly returned descriptor.
+pub(crate) fn owned_fd(fd: RawFd) -> OwnedFd {
+    debug_assert!(fd >= 0);
+    // SAFETY: callers pass a descriptor the kernel has just handed to us and that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Closes a raw descriptor that a late completion created and nobody will ever own.
+pub(crate) fn close_raw(fd: RawFd) {
+    drop(owned_fd(fd));
+}
+
+/// An `eventfd` used to wake a parked loop from any thread.
+#[derive(Debug)]
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    pub(crate) fn new() -> io::Result<Self> {
+        // SAFETY: eventfd takes no pointers.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        Ok(Self { fd: owned_fd(fd) })
+    }
+
+    /// Adds one to the counter; the loop sees the descriptor become readable.
+    pub(crate) fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. EAGAIN (counter saturated) already means "notified".
+        unsafe {
+            libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// Resets the counter so the next `notify` produces a new readiness edge.
+    pub(crate) fn drain(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64; EAGAIN means it was already drained.
+        unsafe {
+            libc::read(self.fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8);
+        }
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Switches `O_NONBLOCK` on or off.
+pub(crate) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
+    // SAFETY: fcntl with F_GETFL/F_SETFL takes no pointers.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let wanted = if nonblocking {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if wanted != flags {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) })?;
+    }
+    Ok(())
+}
+
+/// Whether `fd` refers to an open descriptor of this process.
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no pointers and fails with EBADF on a closed descriptor.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Creates an epoll instance.
+pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
+    // SAFETY: takes no pointers.
+    let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    Ok(owned_fd(fd))
+}
+
+/// `epoll_ctl` for ADD/MOD/DEL with the given event mask and token.
+pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    let mut event = libc::epoll_event { events, u64: token };
+    // SAFETY: `event` outlives the call; the kernel copies it.
+    cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) })?;
+    Ok(())
+}
+
+/// Waits for readiness events, at most `timeout` (None waits forever).
+///
+/// Uses `epoll_pwait2` (nanosecond timeout) when the kernel has it; otherwise
+/// `epoll_wait` with the timeout rounded *up* to whole milliseconds, so a short
+/// timer never turns into a busy spin of zero-millisecond waits.
+pub(crate) fn epoll_wait(
+    epfd: RawFd,
+    events: &mut [libc::epoll_event],
+    timeout: Option<Duration>,
+    use_pwait2: &mut bool,
+) -> io::Result<usize> {
+    let max = events.len().min(i32::MAX as usize) as i32;
+    if *use_pwait2 {
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `events` is a live writable slice of `max` entries; `ts_ptr` is null or points
+        // to a live timespec; a null sigmask means "do not change the mask".
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                epfd,
+                events.as_mut_ptr(),
+                max,
+                ts_ptr,
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        match cvt(ret) {
+            Ok(n) => return Ok(n as usize),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => *use_pwait2 = false,
+            Err(e) => return Err(e),
+        }
+    }
+    let ms = match timeout {
+        None => -1,
+        Some(t) => {
+            let rounded_up = t.as_nanos().div_ceil(1_000_000);
+            rounded_up.min(i32::MAX as u128) as i32
+        }
+    };
+    // SAFETY: `events` is a live writable slice of `max` entries.
+    let n = cvt(unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), max, ms) })?;
+    Ok(n as usize)
+}
+
+/// The soft `RLIMIT_NOFILE`.
+pub(crate) fn max_open_files() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a live rlimit the kernel fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    }
+}

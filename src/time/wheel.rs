@@ -1,0 +1,287 @@
+//! A hierarchical hashed timing wheel (Varghese & Lauck, scheme 7).
+//!
+//! Six levels of 64 slots each; level `L` slots are `64^L` ticks (milliseconds)
+//! wide, so the wheel spans 2^36 ticks (about 2.2 years) and deadlines beyond
+//! that park in the top level and are re-placed when their slot comes round.
+//! An entry sits at the level of the highest 6-bit digit in which its deadline
+//! differs from the wheel's current time, so a level's entries are always later
+//! than every entry below it. Each level keeps a 64-bit occupancy map, which makes
+//! "when is the next expiry?" a few bit operations: an idle loop holding a
+//! million far timers sleeps until the first slot that really needs attention,
+//! instead of waking every tick (plain round-counting wheels cannot do that).
+//!
+//! Insert, cancel and reset are O(1): entries live in a generation-checked slab
+//! and are linked into per-slot intrusive lists. The wheel is pure: it never
+//! reads a clock; the loop tells it what time it is, in ticks.
+
+const SLOT_BITS: u32 = 6;
+const SLOTS: usize = 1 << SLOT_BITS;
+const LEVELS: usize = 6;
+/// Ticks covered by the whole wheel.
+const SPAN: u64 = 1 << (SLOT_BITS as u64 * LEVELS as u64);
+const NIL: u32 = u32::MAX;
+/// The list of entries that are due but not yet handed out.
+const EXPIRED_LIST: u16 = (LEVELS * SLOTS) as u16;
+
+/// A handle to one timer; stale handles (after the timer was removed) are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Vacant,
+    /// Linked into list `0..LEVELS*SLOTS` (a slot) or [`EXPIRED_LIST`].
+    Linked(u16),
+    /// Handed out by [`Wheel::pop_expired`]; waiting for its owner to notice.
+    Fired,
+}
+
+struct Entry<T> {
+    deadline: u64,
+    prev: u32,
+    next: u32,
+    generation: u32,
+    place: Place,
+    payload: Option<T>,
+}
+
+/// The timing wheel, generic over what a timer carries (the runtime uses a `Waker`).
+pub(crate) struct Wheel<T> {
+    entries: Vec<Entry<T>>,
+    free: Vec<u32>,
+    heads: Vec<u32>,
+    occupied: [u64; LEVELS],
+    /// The tick up to which every due entry has been moved to the expired list.
+    elapsed: u64,
+    armed: usize,
+}
+
+struct Expiry {
+    level: usize,
+    slot: usize,
+    deadline: u64,
+}
+
+impl<T> Default for Wheel<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Wheel<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            free: Vec::new(),
+            heads: vec![NIL; LEVELS * SLOTS + 1],
+            occupied: [0; LEVELS],
+            elapsed: 0,
+            armed: 0,
+        }
+    }
+
+    /// Timers that have not fired yet (armed or due-but-not-popped).
+    pub(crate) fn len(&self) -> usize {
+        self.armed
+    }
+
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// Adds a timer due at tick `deadline` (any value, including the past and `u64::MAX`).
+    pub(crate) fn insert(&mut self, deadline: u64, payload: T) -> TimerKey {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push(Entry {
+                    deadline: 0,
+                    prev: NIL,
+                    next: NIL,
+                    generation: 0,
+                    place: Place::Vacant,
+                    payload: None,
+                });
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.entries[index as usize];
+        entry.deadline = deadline;
+        entry.payload = Some(payload);
+        let key = TimerKey { index, generation: entry.generation };
+        self.armed += 1;
+        self.place(index);
+        key
+    }
+
+    fn entry(&self, key: TimerKey) -> Option<&Entry<T>> {
+        self.entries
+            .get(key.index as usize)
+            .filter(|e| e.generation == key.generation && e.place != Place::Vacant)
+    }
+
+    /// Whether the timer has been handed out by [`Wheel::pop_expired`].
+    pub(crate) fn is_fired(&self, key: TimerKey) -> bool {
+        self.entry(key).is_some_and(|e| e.place == Place::Fired)
+    }
+
+    /// Replaces the payload of a live timer (the runtime refreshes the waker this way).
+    pub(crate) fn payload_mut(&mut self, key: TimerKey) -> Option<&mut Option<T>> {
+        self.entry(key)?;
+        Some(&mut self.entries[key.index as usize].payload)
+    }
+
+    /// Cancels (or forgets a fired) timer, returning its payload. O(1).
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
+        let place = self.entry(key)?.place;
+        if let Place::Linked(_) = place {
+            self.unlink(key.index);
+            self.armed -= 1;
+        }
+        let entry = &mut self.entries[key.index as usize];
+        entry.place = Place::Vacant;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(key.index);
+        entry.payload.take()
+    }
+
+    /// Moves a live timer to a new deadline (re-arming a fired one). O(1).
+    /// Returns `false` for a stale key.
+    pub(crate) fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
+        let Some(entry) = self.entry(key) else { return false };
+        match entry.place {
+            Place::Linked(_) => self.unlink(key.index),
+            _ => self.armed += 1,
+        }
+        self.entries[key.index as usize].deadline = deadline;
+        self.place(key.index);
+        true
+    }
+
+    /// The tick at which the loop must next call [`Wheel::advance`], if any timer is armed.
+    /// It may be earlier than a real deadline (a far timer being re-placed), never later.
+    pub(crate) fn next_wake(&self) -> Option<u64> {
+        if self.heads[EXPIRED_LIST as usize] != NIL {
+            return Some(self.elapsed);
+        }
+        self.next_expiry().map(|e| e.deadline)
+    }
+
+    /// Moves every timer due at or before `now` to the expired list.
+    pub(crate) fn advance(&mut self, now: u64) {
+        while let Some(exp) = self.next_expiry() {
+            if exp.deadline > now {
+                break;
+            }
+            self.elapsed = self.elapsed.max(exp.deadline);
+            self.cascade(exp.level, exp.slot);
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// Hands out one due timer's payload and marks it fired. The loop calls this a bounded
+    /// number of times per turn so that a burst of timers cannot starve I/O.
+    pub(crate) fn pop_expired(&mut self) -> Option<(TimerKey, Option<T>)> {
+        let index = self.heads[EXPIRED_LIST as usize];
+        if index == NIL {
+            return None;
+        }
+        self.unlink(index);
+        self.armed -= 1;
+        let entry = &mut self.entries[index as usize];
+        entry.place = Place::Fired;
+        Some((TimerKey { index, generation: entry.generation }, entry.payload.take()))
+    }
+
+    fn next_expiry(&self) -> Option<Expiry> {
+        for level in 0..LEVELS {
+            let occupied = self.occupied[level];
+            if occupied == 0 {
+                continue;
+            }
+            let shift = SLOT_BITS * level as u32;
+            let pos = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
+            let distance = occupied.rotate_right(pos as u32).trailing_zeros() as u64;
+            let slot_width = 1u64 << shift;
+            let level_width = slot_width << SLOT_BITS;
+            let level_start = self.elapsed & !(level_width - 1);
+            let deadline = level_start.saturating_add((pos as u64 + distance) * slot_width);
+            let slot = (pos + distance as usize) & (SLOTS - 1);
+            return Some(Expiry { level, slot, deadline });
+        }
+        None
+    }
+
+    fn cascade(&mut self, level: usize, slot: usize) {
+        let list = (level * SLOTS + slot) as u16;
+        let mut index = self.heads[list as usize];
+        self.heads[list as usize] = NIL;
+        self.occupied[level] &= !(1u64 << slot);
+        while index != NIL {
+            let next = self.entries[index as usize].next;
+            self.place(index);
+            index = next;
+        }
+    }
+
+    /// Links entry `index` where its deadline belongs relative to `elapsed`.
+    fn place(&mut self, index: u32) {
+        let deadline = self.entries[index as usize].deadline;
+        let list = if deadline <= self.elapsed {
+            EXPIRED_LIST
+        } else {
+            let differing = self.elapsed ^ deadline;
+            let (level, slot) = if differing >= SPAN {
+                // Beyond the wheel: park in the top level's farthest slot; it is re-placed
+                // (never fired early: its true deadline is kept) when that slot comes round.
+                let top = LEVELS - 1;
+                let pos = (self.elapsed >> (SLOT_BITS * top as u32)) as usize & (SLOTS - 1);
+                (top, (pos + SLOTS - 1) & (SLOTS - 1))
+            } else {
+                let level = ((63 - (differing | (SLOTS as u64 - 1)).leading_zeros()) / SLOT_BITS) as usize;
+                (level, (deadline >> (SLOT_BITS * level as u32)) as usize & (SLOTS - 1))
+            };
+            self.occupied[level] |= 1u64 << slot;
+            (level * SLOTS + slot) as u16
+        };
+        let head = self.heads[list as usize];
+        let entry = &mut self.entries[index as usize];
+        entry.place = Place::Linked(list);
+        entry.prev = NIL;
+        entry.next = head;
+        if head != NIL {
+            self.entries[head as usize].prev = index;
+        }
+        self.heads[list as usize] = index;
+    }
+
+    fn unlink(&mut self, index: u32) {
+        let (prev, next, place) = {
+            let e = &self.entries[index as usize];
+            (e.prev, e.next, e.place)
+        };
+        let Place::Linked(list) = place else { return };
+        if prev != NIL {
+            self.entries[prev as usize].next = next;
+        } else {
+            self.heads[list as usize] = next;
+            if next == NIL && list != EXPIRED_LIST {
+                let (level, slot) = (list as usize / SLOTS, list as usize % SLOTS);
+                self.occupied[level] &= !(1u64 << slot);
+            }
+        }
+        if next != NIL {
+            self.entries[next as usize].prev = prev;
+        }
+        let e = &mut self.entries[index as usize];
+        e.prev = NIL;
+        e.next = NIL;
+    }
+}
+
+#[cfg(test)]
+#[path = "wheel_tests.rs"]
+mod tests;

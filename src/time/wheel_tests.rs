@@ -1,0 +1,193 @@
+use super::*;
+use proptest::prelude::*;
+
+fn fire_all(wheel: &mut Wheel<u32>) -> Vec<u32> {
+    let mut out = Vec::new();
+    while let Some((key, payload)) = wheel.pop_expired() {
+        out.push(payload.expect("payload present"));
+        wheel.remove(key);
+    }
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn fires_at_deadline_never_before() {
+    let mut wheel = Wheel::new();
+    wheel.insert(10, 1);
+    wheel.advance(9);
+    assert!(fire_all(&mut wheel).is_empty());
+    wheel.advance(10);
+    assert_eq!(fire_all(&mut wheel), vec![1]);
+    assert_eq!(wheel.len(), 0);
+}
+
+#[test]
+fn past_and_present_deadlines_fire_on_next_advance() {
+    let mut wheel = Wheel::new();
+    wheel.advance(100);
+    wheel.insert(5, 1);
+    wheel.insert(100, 2);
+    assert_eq!(wheel.next_wake(), Some(100));
+    wheel.advance(100);
+    assert_eq!(fire_all(&mut wheel), vec![1, 2]);
+}
+
+#[test]
+fn far_deadlines_are_kept_and_never_fire_early() {
+    let mut wheel = Wheel::new();
+    wheel.insert(u64::MAX, 1);
+    wheel.insert(SPAN * 3 + 17, 2);
+    let mut wakes = 0;
+    while let Some(at) = wheel.next_wake() {
+        if at > SPAN * 4 {
+            break;
+        }
+        wheel.advance(at);
+        wakes += 1;
+        for fired in fire_all(&mut wheel) {
+            assert_eq!(fired, 2);
+            assert!(wheel.elapsed() >= SPAN * 3 + 17);
+        }
+    }
+    assert!(wakes < 100, "far timers must not wake the loop often ({wakes} wakes)");
+    assert_eq!(wheel.len(), 1, "the Duration::MAX timer is still armed");
+}
+
+#[test]
+fn idle_wheel_with_many_far_timers_does_not_wake_every_tick() {
+    let mut wheel = Wheel::new();
+    for i in 0..10_000u32 {
+        wheel.insert(3_600_000 + i as u64, i);
+    }
+    let mut wakes = 0;
+    let mut now = 0;
+    while now < 3_600_000 {
+        let at = wheel.next_wake().expect("armed");
+        now = at.min(3_600_000);
+        wheel.advance(now);
+        wakes += 1;
+    }
+    assert!(wakes <= 12, "an hour of idling took {wakes} wake-ups");
+    assert!(fire_all(&mut wheel).len() == 1, "only the 3_600_000 timer is due");
+}
+
+#[test]
+fn cancel_and_reset_are_exact() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(50, 1);
+    let b = wheel.insert(50, 2);
+    assert_eq!(wheel.remove(a), Some(1));
+    assert_eq!(wheel.remove(a), None, "stale key");
+    assert!(wheel.reset(b, 5000));
+    wheel.advance(4999);
+    assert!(fire_all(&mut wheel).is_empty());
+    wheel.advance(5000);
+    assert_eq!(fire_all(&mut wheel), vec![2]);
+    assert!(!wheel.reset(b, 10), "removed keys cannot be reset");
+}
+
+#[test]
+fn fired_timer_can_be_rearmed() {
+    let mut wheel = Wheel::new();
+    let key = wheel.insert(3, 7);
+    wheel.advance(3);
+    let (fired, payload) = wheel.pop_expired().unwrap();
+    assert_eq!((fired, payload), (key, Some(7)));
+    assert!(wheel.is_fired(key));
+    *wheel.payload_mut(key).unwrap() = Some(8);
+    assert!(wheel.reset(key, 10));
+    assert!(!wheel.is_fired(key));
+    wheel.advance(10);
+    assert_eq!(fire_all(&mut wheel), vec![8]);
+}
+
+#[test]
+fn next_wake_is_exact_for_near_timers_across_levels() {
+    for deadline in [1u64, 63, 64, 65, 4095, 4096, 4097, 262_143, 262_145, 16_777_300] {
+        let mut wheel = Wheel::new();
+        wheel.advance(1);
+        wheel.insert(deadline.max(2), 0);
+        let mut now = 1;
+        let mut fired = Vec::new();
+        while fired.is_empty() {
+            now = wheel.next_wake().unwrap();
+            wheel.advance(now);
+            fired = fire_all(&mut wheel);
+        }
+        assert_eq!(now, deadline.max(2), "deadline {deadline} fired at {now}");
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u64),
+    Cancel(usize),
+    Reset(usize, u64),
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let delta = prop_oneof![0..70u64, 0..5000u64, 0..300_000u64, Just(u64::MAX / 2)];
+    prop_oneof![
+        4 => delta.clone().prop_map(Op::Insert),
+        1 => (0..64usize).prop_map(Op::Cancel),
+        1 => (0..64usize, delta).prop_map(|(i, d)| Op::Reset(i, d)),
+        3 => prop_oneof![0..3u64, 0..100u64, 0..10_000u64, 0..400_000u64].prop_map(Op::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// The wheel against a sorted-list model, through insert/cancel/reset/advance
+    /// interleavings: after every advance the fired set is exactly the due set.
+    #[test]
+    fn wheel_matches_sorted_list_model(ops in proptest::collection::vec(op(), 1..300)) {
+        let mut wheel: Wheel<u32> = Wheel::new();
+        let mut keys: Vec<TimerKey> = Vec::new();
+        // model: id -> Some(deadline) while armed
+        let mut model: Vec<Option<u64>> = Vec::new();
+        let mut now = 0u64;
+        for op in ops {
+            match op {
+                Op::Insert(delta) => {
+                    let id = keys.len() as u32;
+                    let deadline = now.saturating_add(delta);
+                    keys.push(wheel.insert(deadline, id));
+                    model.push(Some(deadline));
+                }
+                Op::Cancel(i) if i < keys.len() => {
+                    let was_armed = model[i].take().is_some();
+                    let got = wheel.remove(keys[i]);
+                    prop_assert_eq!(got.is_some(), was_armed);
+                }
+                Op::Reset(i, delta) if i < keys.len() => {
+                    if model[i].is_some() {
+                        let deadline = now.saturating_add(delta);
+                        prop_assert!(wheel.reset(keys[i], deadline));
+                        model[i] = Some(deadline);
+                    }
+                }
+                Op::Advance(delta) => {
+                    now = now.saturating_add(delta);
+                    if let Some(wake) = wheel.next_wake() {
+                        let earliest = model.iter().flatten().min().copied();
+                        prop_assert!(earliest.is_some_and(|e| wake <= e.max(wheel.elapsed())), "next_wake {} after earliest {:?}", wake, earliest);
+                    } else {
+                        prop_assert!(model.iter().all(|m| m.is_none()));
+                    }
+                    wheel.advance(now);
+                    let fired = fire_all(&mut wheel);
+                    let mut expected: Vec<u32> = model.iter().enumerate()
+                        .filter(|(_, d)| d.is_some_and(|d| d <= now))
+                        .map(|(i, _)| i as u32).collect();
+                    expected.sort_unstable();
+                    for id in &expected { model[*id as usize] = None; }
+                    prop_assert_eq!(fired, expected);
+                }
+                _ => {}
+            }
+            prop_assert_eq!(wheel.len(), model.iter().flatten().count());
+        }
+    }
+}
