@@ -13,7 +13,7 @@
 
 use super::user_data::OpKey;
 use std::io;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 /// A completed op's raw result: non-negative value, or a negated errno.
 pub(crate) type RawResult = i32;
@@ -91,7 +91,11 @@ impl Default for OpSlab {
 
 impl OpSlab {
     pub(crate) fn new() -> Self {
-        Self { slots: Vec::new(), free_head: NO_FREE, live: 0 }
+        Self {
+            slots: Vec::new(),
+            free_head: NO_FREE,
+            live: 0,
+        }
     }
 
     /// Ops whose completion has not been consumed yet (including orphaned ones).
@@ -100,8 +104,12 @@ impl OpSlab {
     }
 
     /// Ops whose futures were dropped and whose completions have not arrived.
+    #[cfg(test)]
     pub(crate) fn orphaned(&self) -> usize {
-        self.slots.iter().filter(|s| matches!(s.state, State::Orphaned(_))).count()
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.state, State::Orphaned(_)))
+            .count()
     }
 
     /// Takes a slot for a newly submitted op.
@@ -117,14 +125,19 @@ impl OpSlab {
             return OpKey::new(index, slot.generation);
         }
         let index = self.slots.len() as u32;
-        self.slots.push(Slot { generation: 0, state: State::Waiting(waker) });
+        self.slots.push(Slot {
+            generation: 0,
+            state: State::Waiting(waker),
+        });
         OpKey::new(index, 0)
     }
 
     fn free(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         slot.generation = OpKey::next_generation(slot.generation);
-        slot.state = State::Vacant { next_free: self.free_head };
+        slot.state = State::Vacant {
+            next_free: self.free_head,
+        };
         self.free_head = index;
         self.live -= 1;
     }
@@ -165,7 +178,9 @@ impl OpSlab {
                 Action::Release(data, res)
             }
             (State::Orphaned(_), Event::Complete(res)) => {
-                let State::Orphaned(data) = std::mem::replace(&mut slot.state, State::Completed(res)) else {
+                let State::Orphaned(data) =
+                    std::mem::replace(&mut slot.state, State::Completed(res))
+                else {
                     unreachable!("matched Orphaned above")
                 };
                 self.free(key.index);
@@ -185,7 +200,9 @@ impl OpSlab {
         for index in 0..self.slots.len() as u32 {
             if matches!(self.slots[index as usize].state, State::Orphaned(_)) {
                 let slot = &mut self.slots[index as usize];
-                if let State::Orphaned(data) = std::mem::replace(&mut slot.state, State::Completed(0)) {
+                if let State::Orphaned(data) =
+                    std::mem::replace(&mut slot.state, State::Completed(0))
+                {
                     out.push(data);
                 }
                 self.free(index);

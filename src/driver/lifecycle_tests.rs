@@ -55,8 +55,14 @@ fn late_completion_for_reused_slot_is_stale() {
     assert!(matches!(poll(&mut slab, old, &waker), Action::Ready(1)));
     let new = slab.insert(Some(waker.clone()));
     assert_eq!(new.index, old.index, "the slot is reused");
-    assert!(matches!(slab.transition(old, Event::Complete(7)), Action::Stale));
-    assert!(matches!(poll(&mut slab, new, &waker), Action::Pending), "the new owner was not completed");
+    assert!(matches!(
+        slab.transition(old, Event::Complete(7)),
+        Action::Stale
+    ));
+    assert!(
+        matches!(poll(&mut slab, new, &waker), Action::Pending),
+        "the new owner was not completed"
+    );
 }
 
 #[test]
@@ -64,8 +70,14 @@ fn dropped_future_keeps_data_until_completion_then_releases_once() {
     let mut slab = OpSlab::new();
     let released = Rc::new(RefCell::new(Vec::new()));
     let key = slab.insert(None);
-    assert!(matches!(slab.transition(key, Event::Drop(Box::new(Recorder(released.clone())))), Action::Cancel));
-    assert!(released.borrow().is_empty(), "data must outlive the in-flight op");
+    assert!(matches!(
+        slab.transition(key, Event::Drop(Box::new(Recorder(released.clone())))),
+        Action::Cancel
+    ));
+    assert!(
+        released.borrow().is_empty(),
+        "data must outlive the in-flight op"
+    );
     assert_eq!(slab.orphaned(), 1);
     match slab.transition(key, Event::Complete(-libc::ECANCELED)) {
         Action::Release(data, res) => data.release(res),
@@ -73,7 +85,10 @@ fn dropped_future_keeps_data_until_completion_then_releases_once() {
     }
     assert_eq!(*released.borrow(), vec![-libc::ECANCELED]);
     assert_eq!(slab.live(), 0);
-    assert!(matches!(slab.transition(key, Event::Complete(0)), Action::Stale));
+    assert!(matches!(
+        slab.transition(key, Event::Complete(0)),
+        Action::Stale
+    ));
 }
 
 #[test]
@@ -93,9 +108,15 @@ fn drop_after_completion_releases_immediately() {
 #[test]
 fn raw_result_conversions() {
     assert_eq!(raw_to_io(3).unwrap(), 3);
-    assert_eq!(raw_to_io(-libc::EAGAIN).unwrap_err().raw_os_error(), Some(libc::EAGAIN));
+    assert_eq!(
+        raw_to_io(-libc::EAGAIN).unwrap_err().raw_os_error(),
+        Some(libc::EAGAIN)
+    );
     assert_eq!(io_to_raw(&Ok(9)), 9);
-    assert_eq!(io_to_raw(&Err(io::Error::from_raw_os_error(libc::EBADF))), -libc::EBADF);
+    assert_eq!(
+        io_to_raw(&Err(io::Error::from_raw_os_error(libc::EBADF))),
+        -libc::EBADF
+    );
 }
 
 #[derive(Debug, Clone)]

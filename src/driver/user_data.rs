@@ -20,7 +20,10 @@ const GENERATION_MASK: u32 = 0x7fff_ffff;
 
 impl OpKey {
     pub(crate) fn new(index: u32, generation: u32) -> Self {
-        Self { index, generation: generation & GENERATION_MASK }
+        Self {
+            index,
+            generation: generation & GENERATION_MASK,
+        }
     }
 
     pub(crate) fn to_user_data(self) -> u64 {
@@ -32,7 +35,10 @@ impl OpKey {
         if user_data >> 63 != 0 {
             return None;
         }
-        Some(Self { index: user_data as u32, generation: (user_data >> 32) as u32 })
+        Some(Self {
+            index: user_data as u32,
+            generation: (user_data >> 32) as u32,
+        })
     }
 
     pub(crate) fn next_generation(generation: u32) -> u32 {
@@ -46,7 +52,12 @@ mod tests {
 
     #[test]
     fn round_trips_and_never_collides_with_reserved_tokens() {
-        for (index, generation) in [(0, 0), (1, 7), (u32::MAX, GENERATION_MASK), (12345, u32::MAX)] {
+        for (index, generation) in [
+            (0, 0),
+            (1, 7),
+            (u32::MAX, GENERATION_MASK),
+            (12345, u32::MAX),
+        ] {
             let key = OpKey::new(index, generation);
             let ud = key.to_user_data();
             assert_ne!(ud, IGNORED_TOKEN);

@@ -20,20 +20,6 @@ pub(crate) fn cvt<T: Copy + PartialOrd + Default + From<i8>>(ret: T) -> io::Resu
     }
 }
 
-/// Like [`cvt`], retrying the call while it fails with `EINTR`.
-pub(crate) fn cvt_retry<T, F>(mut f: F) -> io::Result<T>
-where
-    T: Copy + PartialOrd + Default + From<i8>,
-    F: FnMut() -> T,
-{
-    loop {
-        match cvt(f()) {
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            other => return other,
-        }
-    }
-}
-
 /// Takes ownership of a freshly returned descriptor.
 pub(crate) fn owned_fd(fd: RawFd) -> OwnedFd {
     debug_assert!(fd >= 0);
@@ -82,28 +68,6 @@ impl EventFd {
     }
 }
 
-/// Switches `O_NONBLOCK` on or off.
-pub(crate) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
-    // SAFETY: fcntl with F_GETFL/F_SETFL takes no pointers.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let wanted = if nonblocking {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if wanted != flags {
-        // SAFETY: as above.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) })?;
-    }
-    Ok(())
-}
-
-/// Whether `fd` refers to an open descriptor of this process.
-pub(crate) fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD takes no pointers and fails with EBADF on a closed descriptor.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
-
 /// Creates an epoll instance.
 pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: takes no pointers.
@@ -112,7 +76,13 @@ pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
 }
 
 /// `epoll_ctl` for ADD/MOD/DEL with the given event mask and token.
-pub(crate) fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+pub(crate) fn epoll_ctl(
+    epfd: RawFd,
+    op: i32,
+    fd: RawFd,
+    events: u32,
+    token: u64,
+) -> io::Result<()> {
     let mut event = libc::epoll_event { events, u64: token };
     // SAFETY: `event` outlives the call; the kernel copies it.
     cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) })?;
@@ -136,7 +106,9 @@ pub(crate) fn epoll_wait(
             tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
             tv_nsec: t.subsec_nanos() as libc::c_long,
         });
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: `events` is a live writable slice of `max` entries; `ts_ptr` is null or points
         // to a live timespec; a null sigmask means "do not change the mask".
         let ret = unsafe {
@@ -168,13 +140,8 @@ pub(crate) fn epoll_wait(
     Ok(n as usize)
 }
 
-/// The soft `RLIMIT_NOFILE`.
-pub(crate) fn max_open_files() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `lim` is a live rlimit the kernel fills in.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur
-    } else {
-        1024
-    }
+/// An all-zero `statx` buffer for the kernel to fill.
+pub(crate) fn zeroed_statx() -> libc::statx {
+    // SAFETY: statx is plain old data; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
 }

@@ -30,7 +30,10 @@ impl RawSockAddr {
     pub(crate) fn empty() -> Self {
         // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
         let storage = unsafe { mem::zeroed::<libc::sockaddr_storage>() };
-        Self { storage, len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t }
+        Self {
+            storage,
+            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        }
     }
 
     pub(crate) fn from_inet(addr: &SocketAddr) -> Self {
@@ -40,11 +43,18 @@ impl RawSockAddr {
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
                     sin_port: v4.port().to_be(),
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) },
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                    },
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
-                unsafe { std::ptr::write((&mut out.storage as *mut libc::sockaddr_storage).cast(), sin) };
+                unsafe {
+                    std::ptr::write(
+                        (&mut out.storage as *mut libc::sockaddr_storage).cast(),
+                        sin,
+                    )
+                };
                 out.len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
             }
             SocketAddr::V6(v6) => {
@@ -52,11 +62,18 @@ impl RawSockAddr {
                     sin6_family: libc::AF_INET6 as libc::sa_family_t,
                     sin6_port: v6.port().to_be(),
                     sin6_flowinfo: v6.flowinfo(),
-                    sin6_addr: libc::in6_addr { s6_addr: v6.ip().octets() },
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: v6.ip().octets(),
+                    },
                     sin6_scope_id: v6.scope_id(),
                 };
                 // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
-                unsafe { std::ptr::write((&mut out.storage as *mut libc::sockaddr_storage).cast(), sin6) };
+                unsafe {
+                    std::ptr::write(
+                        (&mut out.storage as *mut libc::sockaddr_storage).cast(),
+                        sin6,
+                    )
+                };
                 out.len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
             }
         }
@@ -74,7 +91,9 @@ impl RawSockAddr {
         }
         let mut out = Self::empty();
         // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_un.
-        let sun = unsafe { &mut *(&mut out.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+        let sun = unsafe {
+            &mut *(&mut out.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_un>()
+        };
         if bytes.len() >= sun.sun_path.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -123,13 +142,20 @@ impl RawSockAddr {
         match self.family() {
             libc::AF_INET => {
                 // SAFETY: the family says the storage holds a sockaddr_in.
-                let sin = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+                let sin = unsafe {
+                    &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+                };
                 let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-                Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+                Ok(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
             }
             libc::AF_INET6 => {
                 // SAFETY: the family says the storage holds a sockaddr_in6.
-                let sin6 = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+                let sin6 = unsafe {
+                    &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+                };
                 let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
                 Ok(SocketAddr::V6(SocketAddrV6::new(
                     ip,
@@ -151,9 +177,13 @@ impl RawSockAddr {
             return None;
         }
         // SAFETY: the family says the storage holds a sockaddr_un.
-        let sun = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+        let sun = unsafe {
+            &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>()
+        };
         let base = mem::size_of::<libc::sa_family_t>();
-        let path_len = (self.len as usize).saturating_sub(base).min(sun.sun_path.len());
+        let path_len = (self.len as usize)
+            .saturating_sub(base)
+            .min(sun.sun_path.len());
         let raw: Vec<u8> = sun.sun_path[..path_len].iter().map(|c| *c as u8).collect();
         if raw.first().is_none_or(|b| *b == 0) {
             return None;
@@ -216,7 +246,13 @@ pub(crate) fn peer_addr(fd: RawFd) -> io::Result<RawSockAddr> {
 pub(crate) fn set_opt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     // SAFETY: passes a pointer to a live int and its size.
     cvt(unsafe {
-        libc::setsockopt(fd, level, name, (&value as *const i32).cast(), mem::size_of::<i32>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            mem::size_of::<i32>() as libc::socklen_t,
+        )
     })?;
     Ok(())
 }
@@ -251,11 +287,20 @@ pub(crate) fn set_linger(fd: RawFd, linger: Option<std::time::Duration>) -> io::
 
 /// Reads `SO_LINGER`.
 pub(crate) fn linger(fd: RawFd) -> io::Result<Option<std::time::Duration>> {
-    let mut value = libc::linger { l_onoff: 0, l_linger: 0 };
+    let mut value = libc::linger {
+        l_onoff: 0,
+        l_linger: 0,
+    };
     let mut len = mem::size_of::<libc::linger>() as libc::socklen_t;
     // SAFETY: passes a pointer to a live linger struct and its size.
     cvt(unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, (&mut value as *mut libc::linger).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&mut value as *mut libc::linger).cast(),
+            &mut len,
+        )
     })?;
     Ok((value.l_onoff != 0).then(|| std::time::Duration::from_secs(value.l_linger as u64)))
 }

@@ -88,6 +88,7 @@ impl<T> Wheel<T> {
         self.armed
     }
 
+    #[cfg(test)]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -111,7 +112,10 @@ impl<T> Wheel<T> {
         let entry = &mut self.entries[index as usize];
         entry.deadline = deadline;
         entry.payload = Some(payload);
-        let key = TimerKey { index, generation: entry.generation };
+        let key = TimerKey {
+            index,
+            generation: entry.generation,
+        };
         self.armed += 1;
         self.place(index);
         key
@@ -151,7 +155,9 @@ impl<T> Wheel<T> {
     /// Moves a live timer to a new deadline (re-arming a fired one). O(1).
     /// Returns `false` for a stale key.
     pub(crate) fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
-        let Some(entry) = self.entry(key) else { return false };
+        let Some(entry) = self.entry(key) else {
+            return false;
+        };
         match entry.place {
             Place::Linked(_) => self.unlink(key.index),
             _ => self.armed += 1,
@@ -193,7 +199,13 @@ impl<T> Wheel<T> {
         self.armed -= 1;
         let entry = &mut self.entries[index as usize];
         entry.place = Place::Fired;
-        Some((TimerKey { index, generation: entry.generation }, entry.payload.take()))
+        Some((
+            TimerKey {
+                index,
+                generation: entry.generation,
+            },
+            entry.payload.take(),
+        ))
     }
 
     fn next_expiry(&self) -> Option<Expiry> {
@@ -210,7 +222,11 @@ impl<T> Wheel<T> {
             let level_start = self.elapsed & !(level_width - 1);
             let deadline = level_start.saturating_add((pos as u64 + distance) * slot_width);
             let slot = (pos + distance as usize) & (SLOTS - 1);
-            return Some(Expiry { level, slot, deadline });
+            return Some(Expiry {
+                level,
+                slot,
+                deadline,
+            });
         }
         None
     }
@@ -241,8 +257,12 @@ impl<T> Wheel<T> {
                 let pos = (self.elapsed >> (SLOT_BITS * top as u32)) as usize & (SLOTS - 1);
                 (top, (pos + SLOTS - 1) & (SLOTS - 1))
             } else {
-                let level = ((63 - (differing | (SLOTS as u64 - 1)).leading_zeros()) / SLOT_BITS) as usize;
-                (level, (deadline >> (SLOT_BITS * level as u32)) as usize & (SLOTS - 1))
+                let level =
+                    ((63 - (differing | (SLOTS as u64 - 1)).leading_zeros()) / SLOT_BITS) as usize;
+                (
+                    level,
+                    (deadline >> (SLOT_BITS * level as u32)) as usize & (SLOTS - 1),
+                )
             };
             self.occupied[level] |= 1u64 << slot;
             (level * SLOTS + slot) as u16

@@ -50,7 +50,10 @@ fn far_deadlines_are_kept_and_never_fire_early() {
             assert!(wheel.elapsed() >= SPAN * 3 + 17);
         }
     }
-    assert!(wakes < 100, "far timers must not wake the loop often ({wakes} wakes)");
+    assert!(
+        wakes < 100,
+        "far timers must not wake the loop often ({wakes} wakes)"
+    );
     assert_eq!(wheel.len(), 1, "the Duration::MAX timer is still armed");
 }
 
@@ -69,7 +72,10 @@ fn idle_wheel_with_many_far_timers_does_not_wake_every_tick() {
         wakes += 1;
     }
     assert!(wakes <= 12, "an hour of idling took {wakes} wake-ups");
-    assert!(fire_all(&mut wheel).len() == 1, "only the 3_600_000 timer is due");
+    assert!(
+        fire_all(&mut wheel).len() == 1,
+        "only the 3_600_000 timer is due"
+    );
 }
 
 #[test]
@@ -104,7 +110,9 @@ fn fired_timer_can_be_rearmed() {
 
 #[test]
 fn next_wake_is_exact_for_near_timers_across_levels() {
-    for deadline in [1u64, 63, 64, 65, 4095, 4096, 4097, 262_143, 262_145, 16_777_300] {
+    for deadline in [
+        1u64, 63, 64, 65, 4095, 4096, 4097, 262_143, 262_145, 16_777_300,
+    ] {
         let mut wheel = Wheel::new();
         wheel.advance(1);
         wheel.insert(deadline.max(2), 0);

@@ -1,0 +1,293 @@
+//! The readiness-to-completion shim: the same ops, on epoll.
+//!
+//! An op first tries its syscall on the non-blocking descriptor. Only on `EAGAIN`
+//! (or `EINPROGRESS` for connect) does the fd get registered (once, edge-triggered,
+//! for both directions) and the op's waker parked on it; the wake makes the op future
+//! try again. Ops that can block without ever saying `EAGAIN` run on the blocking pool
+//! and come back through the op-slot lifecycle, exactly like io_uring completions, so a
+//! dropped future's buffers stay alive until the pool thread is done with them.
+
+use super::lifecycle::{io_to_raw, Action, Event, OpSlab, Orphan, RawResult};
+use super::user_data::OpKey;
+use super::{Interest, OpSpec, Releases, Shim, Start, WaitToken};
+use crate::runtime::shared::Shared;
+use crate::runtime::stats::DriverCounters;
+use crate::sys::{self, syscall::Syscall};
+use slab::Slab;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// The epoll token of the wake eventfd.
+const WAKER_TOKEN: u64 = u64::MAX;
+const EVENTS_PER_WAIT: usize = 1024;
+
+#[derive(Default)]
+struct Registration {
+    readers: Vec<(u64, Waker)>,
+    writers: Vec<(u64, Waker)>,
+}
+
+pub(crate) struct EpollDriver {
+    epfd: OwnedFd,
+    pub(crate) ops: OpSlab,
+    registrations: Slab<Registration>,
+    events: Vec<libc::epoll_event>,
+    use_pwait2: bool,
+    next_waiter: u64,
+    pub(crate) counters: DriverCounters,
+    pub(crate) releases: Releases,
+    shared: Arc<Shared>,
+}
+
+fn would_block(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EAGAIN) | Some(libc::EINPROGRESS)
+    )
+}
+
+impl EpollDriver {
+    pub(crate) fn new(shared: Arc<Shared>) -> io::Result<Self> {
+        let epfd = sys::epoll_create()?;
+        sys::epoll_ctl(
+            epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            shared.eventfd.raw(),
+            libc::EPOLLIN as u32,
+            WAKER_TOKEN,
+        )?;
+        Ok(Self {
+            epfd,
+            ops: OpSlab::new(),
+            registrations: Slab::new(),
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT],
+            use_pwait2: true,
+            next_waiter: 0,
+            counters: DriverCounters::default(),
+            releases: Vec::new(),
+            shared,
+        })
+    }
+
+    /// Starts (or, with `retry`, re-attempts after a readiness wake) an op.
+    pub(crate) fn start<T: OpSpec>(
+        &mut self,
+        spec: &mut T,
+        cx: &mut Context<'_>,
+        retry: Option<WaitToken>,
+    ) -> Start {
+        if retry.is_none() {
+            self.counters.ops_submitted += 1;
+        }
+        let syscall = spec.syscall();
+        match spec.shim() {
+            Shim::Inline => self.finish(Self::perform(&syscall)),
+            Shim::Pool => self.start_on_pool(syscall, cx),
+            Shim::Poll(fd, interest) => {
+                let result = match (retry, syscall) {
+                    (Some(_), Syscall::Connect { fd, .. }) => Syscall::finish_connect(fd),
+                    _ => Self::perform(&syscall),
+                };
+                match result {
+                    Err(e) if would_block(&e) => {
+                        let registration = match self.register(fd) {
+                            Ok(r) => r,
+                            Err(e) => return self.finish(Err(e)),
+                        };
+                        let waiter = match retry {
+                            Some(token) if token.registration == registration => token.waiter,
+                            _ => {
+                                self.next_waiter += 1;
+                                self.next_waiter
+                            }
+                        };
+                        self.add_waiter(registration, waiter, interest, cx.waker());
+                        Start::Waiting(WaitToken {
+                            registration,
+                            waiter,
+                            interest,
+                        })
+                    }
+                    other => {
+                        if let Some(token) = retry {
+                            self.stop_waiting(token);
+                        }
+                        self.finish(other)
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, result: io::Result<u32>) -> Start {
+        self.counters.ops_completed += 1;
+        self.counters.completions += 1;
+        Start::Done(result)
+    }
+
+    fn perform(syscall: &Syscall) -> io::Result<u32> {
+        loop {
+            // SAFETY: the syscall's pointers address memory owned by the op being started,
+            // which the caller holds borrowed for the duration of this call.
+            match unsafe { syscall.perform() } {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn start_on_pool(&mut self, syscall: Syscall, cx: &mut Context<'_>) -> Start {
+        let key = self.ops.insert(Some(cx.waker().clone()));
+        let shared = self.shared.clone();
+        let job = Box::new(move || {
+            // A panic cannot come out of a syscall; report every outcome as a completion.
+            let result = Self::perform(&syscall);
+            shared.push_completion(key, io_to_raw(&result));
+        });
+        if let Err(err) = self.shared.pool.execute(job) {
+            // Never queued: the slot was never seen by a pool thread; complete it now.
+            self.complete(key, io_to_raw(&Err(err)));
+        }
+        Start::InFlight(key)
+    }
+
+    fn register(&mut self, fd: &super::shared_fd::SharedFd) -> io::Result<u32> {
+        if let Some((loop_id, registration)) = fd.registration() {
+            if loop_id == self.shared.loop_id && self.registrations.contains(registration as usize)
+            {
+                return Ok(registration);
+            }
+        }
+        let registration = self.registrations.insert(Registration::default()) as u32;
+        let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        if let Err(err) = sys::epoll_ctl(
+            self.epfd.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd.raw(),
+            events,
+            registration as u64,
+        ) {
+            self.registrations.remove(registration as usize);
+            return Err(err);
+        }
+        fd.set_registration(Some((self.shared.loop_id, registration)));
+        Ok(registration)
+    }
+
+    fn add_waiter(&mut self, registration: u32, waiter: u64, interest: Interest, waker: &Waker) {
+        let Some(reg) = self.registrations.get_mut(registration as usize) else {
+            return;
+        };
+        let list = match interest {
+            Interest::Read => &mut reg.readers,
+            Interest::Write => &mut reg.writers,
+        };
+        match list.iter_mut().find(|(id, _)| *id == waiter) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => *w = waker.clone(),
+            None => list.push((waiter, waker.clone())),
+        }
+    }
+
+    pub(crate) fn stop_waiting(&mut self, token: WaitToken) {
+        let Some(reg) = self.registrations.get_mut(token.registration as usize) else {
+            return;
+        };
+        let list = match token.interest {
+            Interest::Read => &mut reg.readers,
+            Interest::Write => &mut reg.writers,
+        };
+        list.retain(|(id, _)| *id != token.waiter);
+    }
+
+    /// Forgets an fd's registration; `fd` is given when it is still open (then `EPOLL_CTL_DEL`).
+    pub(crate) fn deregister(&mut self, registration: u32, fd: Option<RawFd>) {
+        if let Some(reg) = self.registrations.try_remove(registration as usize) {
+            if let Some(fd) = fd {
+                let _ = sys::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
+            }
+            // Anyone still parked here would never be woken: wake them to find the fd gone.
+            for (_, waker) in reg.readers.into_iter().chain(reg.writers) {
+                waker.wake();
+            }
+        }
+    }
+
+    pub(crate) fn poll_op(&mut self, key: OpKey, cx: &mut Context<'_>) -> Poll<RawResult> {
+        match self.ops.transition(key, Event::Poll(cx)) {
+            Action::Ready(res) => Poll::Ready(res),
+            Action::Stale => Poll::Ready(-libc::ECANCELED),
+            _ => Poll::Pending,
+        }
+    }
+
+    pub(crate) fn orphan(&mut self, key: OpKey, data: Box<dyn Orphan>) {
+        self.counters.ops_cancelled += 1;
+        // A pool job cannot be interrupted: the slot keeps the data until its result arrives.
+        if let Action::Release(data, res) = self.ops.transition(key, Event::Drop(data)) {
+            self.releases.push((data, res));
+        }
+    }
+
+    pub(crate) fn complete(&mut self, key: OpKey, res: RawResult) {
+        self.counters.completions += 1;
+        match self.ops.transition(key, Event::Complete(res)) {
+            Action::Wake(waker) => {
+                self.counters.ops_completed += 1;
+                waker.wake();
+            }
+            Action::Release(data, res) => {
+                self.counters.ops_completed += 1;
+                self.releases.push((data, res));
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let may_block = timeout != Some(Duration::ZERO);
+        let block = may_block && self.shared.park();
+        let wait = if block { timeout } else { Some(Duration::ZERO) };
+        self.counters.enters += 1;
+        let result = sys::epoll_wait(
+            self.epfd.as_raw_fd(),
+            &mut self.events,
+            wait,
+            &mut self.use_pwait2,
+        );
+        if block {
+            self.shared.unpark();
+        }
+        let n = match result {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => 0,
+            Err(e) => return Err(e),
+        };
+        for i in 0..n {
+            let event = self.events[i];
+            let (token, bits) = (event.u64, event.events);
+            if token == WAKER_TOKEN {
+                self.shared.eventfd.drain();
+                continue;
+            }
+            let Some(reg) = self.registrations.get_mut(token as usize) else {
+                continue;
+            };
+            let failed = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+            if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0 {
+                for (_, waker) in reg.readers.drain(..) {
+                    waker.wake();
+                }
+            }
+            if failed || bits & libc::EPOLLOUT as u32 != 0 {
+                for (_, waker) in reg.writers.drain(..) {
+                    waker.wake();
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! `File`: positional reads and writes with owned buffers.
+
+use super::{cstring, Metadata, OpenOptions};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::shared_fd::{FdKind, SharedFd};
+use crate::op;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+
+/// An open file. Reads and writes name their offset: there is no shared cursor.
+///
+/// On io_uring, file I/O goes through the ring; on epoll it runs on the blocking pool
+/// (regular files never report `EAGAIN`), so the loop never stalls on a disk.
+///
+/// ```
+/// use ringloop::fs::File;
+/// let dir = std::env::temp_dir().join(format!("ringloop-file-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("hello.txt");
+/// ringloop::run(async move {
+///     let file = File::create(&path).await?;
+///     file.write_all_at(b"hello, file".to_vec(), 0).await.0?;
+///     file.sync_all().await?;
+///     let contents = File::open(&path).await?.read_to_end().await?;
+///     assert_eq!(contents, b"hello, file");
+///     std::io::Result::Ok(())
+/// }).unwrap().unwrap();
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct File {
+    fd: SharedFd,
+}
+
+impl File {
+    /// Opens an existing file read-only.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Creates (or truncates) a file for writing.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    pub(crate) async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
+        let fd = op::open::open(cstring(path)?, flags, mode)
+            .await
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+            })?;
+        Ok(File {
+            fd: SharedFd::new(fd, FdKind::File),
+        })
+    }
+
+    /// Reads into `buf` (from its start, up to its capacity) at `offset`; `Ok(0)` is EOF.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> BufResult<usize, B> {
+        op::read::read(&self.fd, buf, Some(offset)).await
+    }
+
+    /// Reads until `buf` is full; EOF first is `UnexpectedEof`.
+    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut filled = 0;
+        while filled < total {
+            let (res, slice) = self
+                .read_at(buf.slice(filled..), offset + filled as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the file ended before the buffer was full",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes some of `buf` at `offset`; returns how many bytes.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<usize, B> {
+        op::write::write(&self.fd, buf, Some(offset)).await
+    }
+
+    /// Writes all of `buf` at `offset`, retrying short writes.
+    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        while written < total {
+            let (res, slice) = self
+                .write_at(buf.slice(written..total), offset + written as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the file accepted no bytes",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Reads the whole file from offset 0.
+    pub async fn read_to_end(&self) -> io::Result<Vec<u8>> {
+        let size_hint = self.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let mut out = Vec::with_capacity(
+            usize::try_from(size_hint)
+                .unwrap_or(0)
+                .saturating_add(1)
+                .max(4096),
+        );
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(4096));
+            }
+            let start = out.len();
+            let (res, slice) = self.read_at(out.slice(start..), start as u64).await;
+            out = slice.into_inner();
+            match res {
+                Ok(0) => return Ok(out),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Flushes data and metadata to storage (`fsync`).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        op::fsync::fsync(&self.fd, false).await
+    }
+
+    /// Flushes data to storage (`fdatasync`).
+    pub async fn sync_data(&self) -> io::Result<()> {
+        op::fsync::fsync(&self.fd, true).await
+    }
+
+    /// Size, type, permissions and times.
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        op::statx::statx_fd(&self.fd)
+            .await
+            .map(Metadata::from_statx)
+    }
+
+    /// Closes the file now, reporting the kernel's answer (dropping also closes it).
+    pub async fn close(self) -> io::Result<()> {
+        crate::net::stream::close(self.fd).await
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}

@@ -1,0 +1,159 @@
+//! Ops: one kernel operation each, as a future that owns its buffers.
+//!
+//! Every op file has the same shape: a struct holding the op's resources, an
+//! [`OpSpec`](crate::driver::OpSpec) impl saying how to run it on either backend, and a
+//! crate-internal constructor returning [`Op`].
+
+pub(crate) mod accept;
+pub(crate) mod close;
+pub(crate) mod connect;
+pub(crate) mod fsync;
+pub(crate) mod mkdir;
+pub(crate) mod nop;
+pub(crate) mod open;
+pub(crate) mod read;
+pub(crate) mod readv;
+pub(crate) mod recv;
+pub(crate) mod recvmsg;
+pub(crate) mod rename;
+pub(crate) mod send;
+pub(crate) mod sendmsg;
+pub(crate) mod shutdown;
+pub(crate) mod statx;
+pub(crate) mod unlink;
+pub(crate) mod write;
+pub(crate) mod writev;
+
+use crate::driver::lifecycle::raw_to_io;
+use crate::driver::user_data::OpKey;
+use crate::driver::{OpSpec, Start, WaitToken};
+use crate::runtime::context::{self, Context};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{self, Poll};
+
+/// Ops that may finish without yielding (epoll, data already there) before the task
+/// must give the loop a turn: one busy socket cannot starve the others.
+pub(crate) const COOP_BUDGET: u32 = 128;
+
+enum State {
+    New,
+    InFlight(OpKey),
+    Waiting(WaitToken),
+    Done,
+}
+
+/// A submitted (or about to be submitted) operation.
+pub(crate) struct Op<T: OpSpec> {
+    ctx: Option<Rc<Context>>,
+    spec: Option<T>,
+    state: State,
+}
+
+pub(crate) fn no_runtime() -> io::Error {
+    io::Error::other(
+        "no ringloop runtime is running on this thread: run this inside ringloop::run(...) or \
+         Runtime::block_on(...), or spawn it onto a runtime",
+    )
+}
+
+impl<T: OpSpec> Op<T> {
+    pub(crate) fn new(spec: T) -> Self {
+        Self {
+            ctx: None,
+            spec: Some(spec),
+            state: State::New,
+        }
+    }
+}
+
+impl<T: OpSpec> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<T::Output> {
+        let this = &mut *self;
+        if this.ctx.is_none() {
+            this.ctx = context::current();
+        }
+        let Some(spec) = this.spec.as_mut() else {
+            panic!("an ringloop op future was polled after it completed");
+        };
+        let Some(ctx) = this.ctx.as_ref() else {
+            let spec = this.spec.take().expect("checked above");
+            return Poll::Ready(spec.complete(Err(no_runtime())));
+        };
+        let budget = ctx.coop_budget.get();
+        if budget == 0 && !matches!(this.state, State::InFlight(_)) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let start = {
+            let mut driver = ctx.driver.borrow_mut();
+            match this.state {
+                State::New => driver.start(spec, cx),
+                State::Waiting(token) => driver.retry(spec, token, cx),
+                State::InFlight(key) => match driver.poll_op(key, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(res) => Start::Done(raw_to_io(res)),
+                },
+                State::Done => unreachable!("spec is taken when the op is done"),
+            }
+        };
+        match start {
+            Start::InFlight(key) => {
+                this.state = State::InFlight(key);
+                Poll::Pending
+            }
+            Start::Waiting(token) => {
+                this.state = State::Waiting(token);
+                Poll::Pending
+            }
+            Start::Done(res) => {
+                ctx.coop_budget.set(budget.saturating_sub(1));
+                this.state = State::Done;
+                let spec = this.spec.take().expect("checked above");
+                Poll::Ready(spec.complete(res))
+            }
+        }
+    }
+}
+
+impl<T: OpSpec> Drop for Op<T> {
+    fn drop(&mut self) {
+        let Some(ctx) = self.ctx.as_ref() else { return };
+        match self.state {
+            State::InFlight(key) => {
+                let Some(spec) = self.spec.take() else { return };
+                match ctx.driver.try_borrow_mut() {
+                    Ok(mut driver) => driver.orphan(key, Box::new(spec)),
+                    // Never free memory the kernel may still write: leak it instead.
+                    Err(_) => std::mem::forget(spec),
+                }
+            }
+            State::Waiting(token) => {
+                if let Ok(mut driver) = ctx.driver.try_borrow_mut() {
+                    driver.stop_waiting(token);
+                }
+            }
+            State::New | State::Done => {}
+        }
+    }
+}
+
+/// The epoll shim mode for an op on `fd`: readiness for sockets and pipes, the pool for files.
+pub(crate) fn shim_for(
+    fd: &crate::driver::shared_fd::SharedFd,
+    interest: crate::driver::Interest,
+) -> crate::driver::Shim<'_> {
+    match fd.kind() {
+        crate::driver::shared_fd::FdKind::Pollable => crate::driver::Shim::Poll(fd, interest),
+        crate::driver::shared_fd::FdKind::File => crate::driver::Shim::Pool,
+    }
+}
+
+/// Clamps a buffer length to what one kernel op takes.
+pub(crate) fn op_len(len: usize) -> u32 {
+    len.min(i32::MAX as usize) as u32
+}

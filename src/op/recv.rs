@@ -1,0 +1,53 @@
+//! Receive from a connected socket into an owned buffer.
+
+use super::{op_len, Op};
+use crate::driver::buf::{BufResult, IoBufMut};
+use crate::driver::shared_fd::SharedFd;
+use crate::driver::{Interest, OpSpec, Shim};
+use crate::sys::syscall::Syscall;
+use io_uring::{opcode, squeue, types};
+use std::io;
+
+pub(crate) struct Recv<B> {
+    fd: SharedFd,
+    buf: B,
+    flags: i32,
+}
+
+impl<B: IoBufMut> OpSpec for Recv<B> {
+    type Output = BufResult<usize, B>;
+    fn uring_entry(&mut self) -> squeue::Entry {
+        let len = op_len(self.buf.bytes_total());
+        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
+            .flags(self.flags)
+            .build()
+    }
+    fn syscall(&mut self) -> Syscall {
+        let len = op_len(self.buf.bytes_total()) as usize;
+        Syscall::Recv {
+            fd: self.fd.raw(),
+            buf: self.buf.stable_mut_ptr(),
+            len,
+            flags: self.flags,
+        }
+    }
+    fn shim(&self) -> Shim<'_> {
+        Shim::Poll(&self.fd, Interest::Read)
+    }
+    fn complete(mut self, res: io::Result<u32>) -> Self::Output {
+        let res = res.map(|n| {
+            // SAFETY: the kernel reported writing exactly n bytes at the buffer's start.
+            unsafe { self.buf.set_init(n as usize) };
+            n as usize
+        });
+        (res, self.buf)
+    }
+}
+
+pub(crate) fn recv<B: IoBufMut>(fd: &SharedFd, buf: B, flags: i32) -> Op<Recv<B>> {
+    Op::new(Recv {
+        fd: fd.clone(),
+        buf,
+        flags,
+    })
+}

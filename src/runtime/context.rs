@@ -1,0 +1,169 @@
+//! The loop's thread-local state: run queue, owned tasks, driver, timers, counters.
+
+use super::shared::Shared;
+use super::stats::LoopCounters;
+use crate::driver::Driver;
+use crate::task::cell::{Task, UNREGISTERED};
+use crate::time::wheel::Wheel;
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+pub(crate) struct Context {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) run_queue: RefCell<VecDeque<Task>>,
+    owned: RefCell<Slab<Task>>,
+    pub(crate) driver: RefCell<Driver>,
+    pub(crate) timers: RefCell<Wheel<Waker>>,
+    /// Wheel tick 0; ticks are whole milliseconds after it.
+    pub(crate) clock_start: Instant,
+    pub(crate) counters: LoopCounters,
+    /// Fds whose epoll registration could not be removed at drop time (driver busy).
+    pub(crate) deferred_deregistrations: RefCell<Vec<u32>>,
+    /// Ops that may still complete inline before the current task must yield (epoll).
+    pub(crate) coop_budget: Cell<u32>,
+    pub(crate) stall_threshold: Option<Duration>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
+}
+
+impl Context {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        driver: Driver,
+        stall_threshold: Option<Duration>,
+    ) -> Self {
+        Self {
+            shared,
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            owned: RefCell::new(Slab::new()),
+            driver: RefCell::new(driver),
+            timers: RefCell::new(Wheel::new()),
+            clock_start: Instant::now(),
+            counters: LoopCounters::default(),
+            deferred_deregistrations: RefCell::new(Vec::new()),
+            coop_budget: Cell::new(u32::MAX),
+            stall_threshold,
+        }
+    }
+
+    /// Adds a task to the owned table so shutdown can drop it on this thread.
+    pub(crate) fn register(&self, task: &Task) {
+        let index = self.owned.borrow_mut().insert(task.clone());
+        task.owned_index().store(index as u32, Ordering::Relaxed);
+    }
+
+    pub(crate) fn owned_len(&self) -> usize {
+        self.owned.borrow().len()
+    }
+
+    /// Takes every owned task out of the table (for shutdown).
+    pub(crate) fn take_owned(&self) -> Vec<Task> {
+        let tasks: Vec<Task> = self.owned.borrow_mut().drain().collect();
+        for task in &tasks {
+            task.owned_index().store(UNREGISTERED, Ordering::Relaxed);
+        }
+        tasks
+    }
+
+    /// The wheel's tick for an instant, rounded up so a timer never fires early.
+    pub(crate) fn tick_at(&self, deadline: Instant) -> u64 {
+        let since = deadline.saturating_duration_since(self.clock_start);
+        let nanos = since.as_nanos();
+        nanos.div_ceil(1_000_000).min(u64::MAX as u128) as u64
+    }
+
+    /// The wheel's tick now, rounded down.
+    pub(crate) fn tick_now(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.clock_start).as_nanos() / 1_000_000) as u64
+    }
+
+    pub(crate) fn instant_of_tick(&self, tick: u64) -> Option<Instant> {
+        self.clock_start.checked_add(Duration::from_millis(tick))
+    }
+}
+
+/// Makes `ctx` current on this thread for the guard's lifetime; `Err` if one already is.
+pub(crate) fn enter(ctx: &Rc<Context>) -> Result<EnterGuard, ()> {
+    CURRENT.with(|c| {
+        let mut slot = c.borrow_mut();
+        if slot.is_some() {
+            return Err(());
+        }
+        *slot = Some(ctx.clone());
+        Ok(EnterGuard {
+            _not_send: std::marker::PhantomData,
+        })
+    })
+}
+
+pub(crate) struct EnterGuard {
+    _not_send: std::marker::PhantomData<Rc<()>>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let ctx = CURRENT.with(|c| c.borrow_mut().take());
+        drop(ctx);
+    }
+}
+
+/// Whether some loop is running on this thread.
+pub(crate) fn is_entered() -> bool {
+    CURRENT.with(|c| c.try_borrow().map(|c| c.is_some()).unwrap_or(true))
+}
+
+/// The running loop's context, if any.
+pub(crate) fn current() -> Option<Rc<Context>> {
+    CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+}
+
+pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
+    CURRENT.with(|c| {
+        let slot = c.try_borrow().ok()?;
+        slot.as_deref().map(f)
+    })
+}
+
+/// Pushes a task onto this thread's run queue if this thread runs loop `loop_id`.
+pub(crate) fn push_local(loop_id: u64, task: Task) -> Result<(), Task> {
+    let mut task = Some(task);
+    let pushed = with_current(|ctx| {
+        if ctx.shared.loop_id != loop_id {
+            return false;
+        }
+        match ctx.run_queue.try_borrow_mut() {
+            Ok(mut queue) => {
+                queue.extend(task.take());
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    match (pushed, task) {
+        (Some(true), _) => Ok(()),
+        (_, Some(task)) => Err(task),
+        (_, None) => Ok(()),
+    }
+}
+
+/// Removes a finished task from its loop's owned table (no-op off the loop thread).
+pub(crate) fn deregister_owned(loop_id: u64, index: u32) {
+    if index == UNREGISTERED {
+        return;
+    }
+    with_current(|ctx| {
+        if ctx.shared.loop_id == loop_id {
+            if let Ok(mut owned) = ctx.owned.try_borrow_mut() {
+                owned.try_remove(index as usize);
+            }
+        }
+    });
+}

@@ -1,0 +1,143 @@
+//! The part of a loop that other threads may touch: the remote queue and the wake eventfd.
+
+use crate::blocking::BlockingPool;
+use crate::driver::lifecycle::RawResult;
+use crate::driver::user_data::OpKey;
+use crate::sys::EventFd;
+use crate::task::cell::Task;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A plain callback sent from another thread (`Handle::call_soon`).
+pub(crate) type Callback = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+pub(crate) struct Remote {
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) callbacks: Vec<Callback>,
+    /// Results of ops that ran on the blocking pool (epoll backend).
+    pub(crate) completions: Vec<(OpKey, RawResult)>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) loop_id: u64,
+    remote: Mutex<Remote>,
+    closed: AtomicBool,
+    has_remote: AtomicBool,
+    /// Set while the loop is (about to be) blocked in the kernel; remote pushes must notify.
+    parked: AtomicBool,
+    pub(crate) eventfd: EventFd,
+    pub(crate) pool: BlockingPool,
+    pub(crate) remote_wakes: AtomicU64,
+}
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Shared {
+    pub(crate) fn new(pool_threads: usize) -> io::Result<Self> {
+        Ok(Self {
+            loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            remote: Mutex::new(Remote::default()),
+            closed: AtomicBool::new(false),
+            has_remote: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            eventfd: EventFd::new()?,
+            pool: BlockingPool::new(pool_threads),
+            remote_wakes: AtomicU64::new(0),
+        })
+    }
+
+    fn with_remote(&self, even_when_closed: bool, f: impl FnOnce(&mut Remote)) -> bool {
+        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if !even_when_closed && self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        f(&mut remote);
+        self.has_remote.store(true, Ordering::SeqCst);
+        drop(remote);
+        self.notify();
+        true
+    }
+
+    /// Queues a task woken (or spawned) from outside the loop thread.
+    pub(crate) fn push_remote(&self, task: Task) {
+        let mut task = Some(task);
+        if !self.with_remote(false, |r| r.tasks.extend(task.take())) {
+            // The loop is gone; its futures were already dropped on its own thread, and a
+            // never-run remote task's future is Send. Either way this completes the join handle.
+            if let Some(task) = task {
+                task.shutdown();
+            }
+        }
+    }
+
+    /// Queues a callback; `false` if the loop has shut down.
+    pub(crate) fn push_callback(&self, callback: Callback) -> bool {
+        let mut callback = Some(callback);
+        self.with_remote(false, |r| r.callbacks.extend(callback.take()))
+    }
+
+    /// Blocking-pool results are accepted even while the loop shuts down: it waits for them
+    /// before freeing the buffers those ops wrote into.
+    pub(crate) fn push_completion(&self, key: OpKey, res: RawResult) {
+        self.with_remote(true, |r| r.completions.push((key, res)));
+    }
+
+    /// Wakes the loop if it is parked in the kernel.
+    pub(crate) fn notify(&self) {
+        if self.parked.load(Ordering::SeqCst) {
+            self.remote_wakes.fetch_add(1, Ordering::Relaxed);
+            self.eventfd.notify();
+        }
+    }
+
+    /// Called by the loop before blocking; `false` means work arrived and it must not block.
+    pub(crate) fn park(&self) -> bool {
+        self.parked.store(true, Ordering::SeqCst);
+        if self.has_remote.load(Ordering::SeqCst) {
+            self.parked.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parked.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn has_remote(&self) -> bool {
+        self.has_remote.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn take_remote(&self) -> Remote {
+        if !self.has_remote.swap(false, Ordering::SeqCst) {
+            return Remote::default();
+        }
+        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *remote)
+    }
+
+    /// Refuses further remote work and returns what was queued.
+    pub(crate) fn close(&self) -> Remote {
+        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::Release);
+        Remote {
+            tasks: std::mem::take(&mut remote.tasks),
+            callbacks: std::mem::take(&mut remote.callbacks),
+            completions: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Shared {
+    /// Makes a parked (or about to park) loop take another turn.
+    pub(crate) fn poke(&self) {
+        self.has_remote.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+}

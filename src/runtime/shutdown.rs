@@ -1,0 +1,52 @@
+//! Dropping a runtime: cancel every task on this thread, then wait (bounded) for the
+//! kernel to finish with the buffers of cancelled ops before freeing them.
+
+use super::context::{self, Context};
+use super::turn::{release_orphans, take_remote_work};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+pub(super) fn shutdown(ctx: &Rc<Context>, grace: Duration) {
+    // Make the context current so destructors that spawn or sleep find their loop.
+    let guard = context::enter(ctx).ok();
+    let queued = ctx.shared.close();
+    for task in queued.tasks {
+        task.shutdown();
+    }
+    drop(queued.callbacks);
+    // Dropping futures can wake or spawn other tasks; repeat until nothing is left.
+    for _ in 0..1000 {
+        let owned = ctx.take_owned();
+        let queued: Vec<_> = ctx.run_queue.borrow_mut().drain(..).collect();
+        if owned.is_empty() && queued.is_empty() {
+            break;
+        }
+        for task in owned {
+            task.shutdown();
+        }
+        drop(queued);
+        release_orphans(ctx);
+    }
+    ctx.shared.pool.shutdown();
+
+    let deadline = Instant::now() + grace;
+    while ctx.driver.borrow().live_ops() > 0 && Instant::now() < deadline {
+        take_remote_work(ctx);
+        let waited = ctx
+            .driver
+            .borrow_mut()
+            .turn(Some(Duration::from_millis(10)));
+        release_orphans(ctx);
+        if waited.is_err() {
+            break;
+        }
+    }
+    let abandoned = ctx.driver.borrow_mut().abandon_orphans();
+    if abandoned > 0 {
+        eprintln!(
+            "ringloop: {abandoned} cancelled op(s) did not complete within {grace:?} of shutdown; their \
+             buffers are leaked rather than freed while the kernel may still use them"
+        );
+    }
+    drop(guard);
+}

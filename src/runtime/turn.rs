@@ -1,0 +1,199 @@
+//! The loop turn and `block_on`'s driving loop.
+
+use super::builder::Builder;
+use super::context::Context;
+use super::stats::bump;
+use crate::op::COOP_BUDGET;
+use crate::task::cell::{Task, UNREGISTERED};
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+/// The waker of the future given to `block_on`.
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<super::shared::Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            // From another thread the loop may be parked; poking is cheap on the loop thread.
+            self.shared.poke();
+        }
+    }
+}
+
+pub(super) fn run_until_complete<F: Future>(
+    ctx: &Context,
+    config: &Builder,
+    future: F,
+) -> io::Result<F::Output> {
+    let mut future = pin!(future);
+    let main = Arc::new(MainWaker {
+        woken: AtomicBool::new(true),
+        shared: ctx.shared.clone(),
+    });
+    let waker = Waker::from(main.clone());
+    let mut cx = TaskContext::from_waker(&waker);
+    loop {
+        if main.woken.swap(false, Ordering::SeqCst) {
+            ctx.coop_budget.set(COOP_BUDGET);
+            let started = Instant::now();
+            let polled = future.as_mut().poll(&mut cx);
+            record_poll(ctx, started, None);
+            if let Poll::Ready(value) = polled {
+                return Ok(value);
+            }
+        }
+        turn(ctx, config, &main.woken)?;
+    }
+}
+
+/// One loop turn. `main_woken` says whether the `block_on` future wants polling.
+fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<()> {
+    bump(&ctx.counters.turns);
+    take_remote_work(ctx);
+    run_ready_tasks(ctx, config.event_interval);
+    fire_timers(ctx, config.timers_per_turn);
+    release_orphans(ctx);
+
+    let busy = !ctx.run_queue.borrow().is_empty()
+        || main_woken.load(Ordering::SeqCst)
+        || ctx.shared.has_remote();
+    let timeout = if busy {
+        Some(Duration::ZERO)
+    } else {
+        timer_timeout(ctx)
+    };
+    ctx.driver.borrow_mut().turn(timeout)?;
+    release_orphans(ctx);
+    Ok(())
+}
+
+pub(super) fn take_remote_work(ctx: &Context) {
+    let remote = ctx.shared.take_remote();
+    if !remote.completions.is_empty() {
+        let mut driver = ctx.driver.borrow_mut();
+        for (key, res) in remote.completions {
+            driver.complete_remote(key, res);
+        }
+    }
+    for task in remote.tasks {
+        if task.owned_index().load(Ordering::Relaxed) == UNREGISTERED {
+            ctx.register(&task);
+        }
+        ctx.run_queue.borrow_mut().push_back(task);
+    }
+    for callback in remote.callbacks {
+        run_callback(ctx, callback);
+    }
+}
+
+fn run_callback(ctx: &Context, callback: super::shared::Callback) {
+    let started = Instant::now();
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("ringloop: a call_soon callback panicked: {message}");
+    }
+    record_poll(ctx, started, None);
+}
+
+fn run_ready_tasks(ctx: &Context, limit: u32) {
+    for _ in 0..limit {
+        let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
+            break;
+        };
+        run_task(ctx, task);
+    }
+}
+
+fn run_task(ctx: &Context, task: Task) {
+    bump(&ctx.counters.tasks_polled);
+    ctx.coop_budget.set(COOP_BUDGET);
+    let site = task.spawn_site();
+    let started = Instant::now();
+    task.run();
+    record_poll(ctx, started, Some(site));
+}
+
+fn record_poll(ctx: &Context, started: Instant, site: Option<&'static Location<'static>>) {
+    let took = started.elapsed();
+    if took > ctx.counters.longest_poll.get() {
+        ctx.counters.longest_poll.set(took);
+    }
+    if let Some(threshold) = ctx.stall_threshold {
+        if took > threshold {
+            bump(&ctx.counters.stalls);
+            match site {
+                Some(site) => eprintln!(
+                    "ringloop: stall: a task spawned at {site} blocked the loop for {took:?} (threshold \
+                     {threshold:?}); move blocking or CPU-heavy work to spawn_blocking"
+                ),
+                None => eprintln!(
+                    "ringloop: stall: the block_on future (or a callback) blocked the loop for {took:?} \
+                     (threshold {threshold:?}); move blocking or CPU-heavy work to spawn_blocking"
+                ),
+            }
+        }
+    }
+}
+
+fn fire_timers(ctx: &Context, limit: u32) {
+    let now = ctx.tick_now(Instant::now());
+    let mut fired = Vec::new();
+    {
+        let mut wheel = ctx.timers.borrow_mut();
+        if wheel.next_wake().is_none_or(|at| at > now) {
+            return;
+        }
+        wheel.advance(now);
+        while fired.len() < limit as usize {
+            let Some((_, waker)) = wheel.pop_expired() else {
+                break;
+            };
+            fired.extend(waker);
+        }
+    }
+    for waker in fired {
+        bump(&ctx.counters.timers_fired);
+        waker.wake();
+    }
+}
+
+fn timer_timeout(ctx: &Context) -> Option<Duration> {
+    let tick = ctx.timers.borrow().next_wake()?;
+    let Some(at) = ctx.instant_of_tick(tick) else {
+        return None;
+    };
+    Some(at.saturating_duration_since(Instant::now()))
+}
+
+/// Frees the data of cancelled ops whose completions arrived, and fd registrations whose
+/// removal was deferred, now that the driver is not borrowed.
+pub(super) fn release_orphans(ctx: &Context) {
+    let releases = ctx.driver.borrow_mut().take_releases();
+    for (data, res) in releases {
+        data.release(res);
+    }
+    let deferred: Vec<u32> = std::mem::take(&mut *ctx.deferred_deregistrations.borrow_mut());
+    if !deferred.is_empty() {
+        let mut driver = ctx.driver.borrow_mut();
+        for registration in deferred {
+            driver.forget_registration(registration);
+        }
+    }
+}

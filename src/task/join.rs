@@ -1,0 +1,128 @@
+//! `JoinHandle` and `JoinError`: awaiting, cancelling and inspecting a spawned task.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Why a task produced no value.
+#[derive(Debug)]
+pub enum JoinError {
+    /// The task was cancelled (by [`JoinHandle::cancel`] or because its runtime shut down).
+    Cancelled,
+    /// The task panicked; the loop caught the panic and kept running.
+    Panicked {
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+}
+
+impl JoinError {
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked { .. })
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("task was cancelled"),
+            JoinError::Panicked { message } => write!(f, "task panicked: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(err: JoinError) -> Self {
+        io::Error::other(err)
+    }
+}
+
+/// What a `JoinHandle` needs from a task cell, independent of the future's type.
+pub(crate) trait JoinTarget<T>: Send + Sync {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    fn request_cancel(self: Arc<Self>);
+    fn is_complete(&self) -> bool;
+    fn detach(&self);
+}
+
+/// An owned permission to await a spawned task's result (asyncio's `Task`).
+///
+/// Awaiting it yields `Ok(value)`, or `Err(JoinError)` if the task was cancelled or
+/// panicked. Dropping it detaches the task, which keeps running; call
+/// [`cancel`](JoinHandle::cancel) to stop it.
+///
+/// ```
+/// let out = ringloop::run(async {
+///     let handle = ringloop::spawn(async { 6 * 7 });
+///     handle.await
+/// }).unwrap();
+/// assert_eq!(out.unwrap(), 42);
+/// ```
+pub struct JoinHandle<T> {
+    target: Arc<dyn JoinTarget<T>>,
+    /// The cell is `Send` whatever `T` is; the handle hands out a `T`, so it is `Send` only
+    /// when `T` is (see the impls below).
+    _output: PhantomData<*const T>,
+}
+
+// SAFETY: the handle only moves a `T` out of the cell (or drops it) on the thread it lives on,
+// and the cell's state protocol makes that the one access; so it may move across threads
+// exactly when `T` may.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only reads the state bits and requests cancellation, both atomic.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(target: Arc<dyn JoinTarget<T>>) -> Self {
+        Self {
+            target,
+            _output: PhantomData,
+        }
+    }
+
+    /// Asks the task to stop: its future is dropped on the loop's next turn (running the
+    /// destructors of everything it owns, cancelling its in-flight I/O) and awaiting this
+    /// handle yields `JoinError::Cancelled`. No effect on a task that has already finished.
+    pub fn cancel(&self) {
+        self.target.clone().request_cancel();
+    }
+
+    /// Whether the task has finished (with a value, a panic or a cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.target.is_complete()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.target.poll_join(cx)
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.target.detach();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,7 @@
+//! Tasks: spawned futures, their wakers and join handles.
+
+pub(crate) mod cell;
+pub(crate) mod join;
+pub(crate) mod state;
+
+pub use join::{JoinError, JoinHandle};

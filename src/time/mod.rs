@@ -1,0 +1,14 @@
+//! Time: sleeps, timeouts and intervals on a hashed timing wheel.
+//!
+//! Timers have 1 ms resolution: they never fire early and at most about one tick late.
+//! See [`docs/ARCHITECTURE.md`] for the wheel's design.
+
+mod interval;
+mod sleep;
+mod timeout;
+pub(crate) mod wheel;
+
+pub use interval::{interval, interval_at, Interval};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use std::time::Instant;
+pub use timeout::{timeout, timeout_at, Elapsed, Timeout};
