@@ -106,6 +106,14 @@ impl UnixStream {
         ))
     }
 
+    /// Adopts a connected std stream (made non-blocking).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream {
+            fd: SharedFd::new(stream.into(), FdKind::Pollable),
+        })
+    }
+
     super::stream::stream_methods!();
 
     /// The peer's path, if it bound one.

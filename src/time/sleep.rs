@@ -1,21 +1,23 @@
 //! `Sleep`: a future that completes at a deadline, on the loop's timing wheel.
 
-use crate::runtime::context::{self, Context};
+use crate::runtime::context;
 use crate::time::wheel::TimerKey;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{self, Poll};
 use std::time::{Duration, Instant};
 
 /// Completes at its deadline (never before; at most about a millisecond after).
 ///
-/// It registers on the wheel when first polled; dropping it cancels the timer in O(1).
+/// It registers on the running loop's wheel when first polled; dropping it cancels the
+/// timer in O(1). It is `Send`, so futures spawned from other threads can sleep.
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
     /// `None`: never (a deadline past the end of time, e.g. `Duration::MAX`).
     deadline: Option<Instant>,
-    entry: Option<(Rc<Context>, TimerKey)>,
+    /// The loop and wheel entry once registered; a stale key means the timer fired.
+    entry: Option<(u64, TimerKey)>,
+    fired: bool,
 }
 
 /// Waits for `duration` (asyncio's `asyncio.sleep`). `Duration::MAX` waits forever.
@@ -32,6 +34,7 @@ pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         deadline: Instant::now().checked_add(duration),
         entry: None,
+        fired: false,
     }
 }
 
@@ -40,6 +43,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Some(deadline),
         entry: None,
+        fired: false,
     }
 }
 
@@ -51,15 +55,22 @@ impl Sleep {
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        self.deadline.is_some_and(|d| d <= Instant::now())
+        self.fired || self.deadline.is_some_and(|d| d <= Instant::now())
     }
 
     /// Moves the deadline (O(1)), re-arming a sleep that already completed.
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = Some(deadline);
-        if let Some((ctx, key)) = &self.entry {
-            let tick = ctx.tick_at(deadline);
-            ctx.timers.borrow_mut().reset(*key, tick);
+        self.fired = false;
+        if let Some((loop_id, key)) = self.entry {
+            let moved = context::with_current(|ctx| {
+                ctx.shared.loop_id == loop_id
+                    && ctx.timers.borrow_mut().reset(key, ctx.tick_at(deadline))
+            });
+            if moved != Some(true) {
+                // Fired (or on another loop): register afresh on the next poll.
+                self.entry = None;
+            }
         }
     }
 }
@@ -69,42 +80,58 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some((ctx, key)) = &this.entry {
-            let mut wheel = ctx.timers.borrow_mut();
-            if wheel.is_fired(*key) {
-                // Keep the entry so `reset` can re-arm it; the waker is gone.
-                return Poll::Ready(());
-            }
-            if let Some(slot) = wheel.payload_mut(*key) {
-                match slot {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *slot = Some(cx.waker().clone()),
-                }
-            }
-            return Poll::Pending;
-        }
-        if this.is_elapsed() {
+        if this.fired {
             return Poll::Ready(());
         }
-        let Some(ctx) = context::current() else {
-            panic!(
+        let polled = context::with_current(|ctx| {
+            let mut wheel = ctx.timers.borrow_mut();
+            if let Some((loop_id, key)) = this.entry {
+                if loop_id == ctx.shared.loop_id {
+                    return match wheel.payload_mut(key) {
+                        None => Poll::Ready(()),
+                        Some(slot) => {
+                            match slot {
+                                Some(w) if w.will_wake(cx.waker()) => {}
+                                _ => *slot = Some(cx.waker().clone()),
+                            }
+                            Poll::Pending
+                        }
+                    };
+                }
+            }
+            if this.deadline.is_some_and(|d| d <= Instant::now()) {
+                return Poll::Ready(());
+            }
+            let tick = this.deadline.map_or(u64::MAX, |d| ctx.tick_at(d));
+            this.entry = Some((ctx.shared.loop_id, wheel.insert(tick, cx.waker().clone())));
+            Poll::Pending
+        });
+        match polled {
+            Some(Poll::Ready(())) => {
+                this.fired = true;
+                this.entry = None;
+                Poll::Ready(())
+            }
+            Some(Poll::Pending) => Poll::Pending,
+            None => panic!(
                 "ringloop::time::sleep polled with no loop running on this thread: await it inside \
                  ringloop::run(...) or Runtime::block_on(...)"
-            );
-        };
-        let tick = this.deadline.map_or(u64::MAX, |d| ctx.tick_at(d));
-        let key = ctx.timers.borrow_mut().insert(tick, cx.waker().clone());
-        this.entry = Some((ctx, key));
-        Poll::Pending
+            ),
+        }
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((ctx, key)) = self.entry.take() {
-            if let Ok(mut wheel) = ctx.timers.try_borrow_mut() {
-                wheel.remove(key);
-            }
+        if let Some((loop_id, key)) = self.entry.take() {
+            // Off its loop's thread the entry simply fires later and wakes nobody.
+            context::with_current(|ctx| {
+                if ctx.shared.loop_id == loop_id {
+                    if let Ok(mut wheel) = ctx.timers.try_borrow_mut() {
+                        wheel.remove(key);
+                    }
+                }
+            });
         }
     }
 }
@@ -113,6 +140,7 @@ impl std::fmt::Debug for Sleep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
+            .field("fired", &self.fired)
             .finish()
     }
 }

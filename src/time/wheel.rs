@@ -35,8 +35,6 @@ enum Place {
     Vacant,
     /// Linked into list `0..LEVELS*SLOTS` (a slot) or [`EXPIRED_LIST`].
     Linked(u16),
-    /// Handed out by [`Wheel::pop_expired`]; waiting for its owner to notice.
-    Fired,
 }
 
 struct Entry<T> {
@@ -127,9 +125,10 @@ impl<T> Wheel<T> {
             .filter(|e| e.generation == key.generation && e.place != Place::Vacant)
     }
 
-    /// Whether the timer has been handed out by [`Wheel::pop_expired`].
-    pub(crate) fn is_fired(&self, key: TimerKey) -> bool {
-        self.entry(key).is_some_and(|e| e.place == Place::Fired)
+    /// Whether the timer is still armed. Fired timers are freed as they are handed out,
+    /// so their owner sees a stale key: that is how it knows the timer fired.
+    pub(crate) fn contains(&self, key: TimerKey) -> bool {
+        self.entry(key).is_some()
     }
 
     /// Replaces the payload of a live timer (the runtime refreshes the waker this way).
@@ -138,30 +137,29 @@ impl<T> Wheel<T> {
         Some(&mut self.entries[key.index as usize].payload)
     }
 
-    /// Cancels (or forgets a fired) timer, returning its payload. O(1).
+    /// Cancels a timer, returning its payload; `None` for a stale key (already fired or
+    /// removed). O(1).
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
-        let place = self.entry(key)?.place;
-        if let Place::Linked(_) = place {
-            self.unlink(key.index);
-            self.armed -= 1;
-        }
-        let entry = &mut self.entries[key.index as usize];
+        self.entry(key)?;
+        self.unlink(key.index);
+        self.armed -= 1;
+        self.release(key.index)
+    }
+
+    fn release(&mut self, index: u32) -> Option<T> {
+        let entry = &mut self.entries[index as usize];
         entry.place = Place::Vacant;
         entry.generation = entry.generation.wrapping_add(1);
-        self.free.push(key.index);
+        self.free.push(index);
         entry.payload.take()
     }
 
-    /// Moves a live timer to a new deadline (re-arming a fired one). O(1).
-    /// Returns `false` for a stale key.
+    /// Moves an armed timer to a new deadline. O(1). `false` for a stale key.
     pub(crate) fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
-        let Some(entry) = self.entry(key) else {
+        if self.entry(key).is_none() {
             return false;
-        };
-        match entry.place {
-            Place::Linked(_) => self.unlink(key.index),
-            _ => self.armed += 1,
         }
+        self.unlink(key.index);
         self.entries[key.index as usize].deadline = deadline;
         self.place(key.index);
         true
@@ -188,7 +186,7 @@ impl<T> Wheel<T> {
         self.elapsed = self.elapsed.max(now);
     }
 
-    /// Hands out one due timer's payload and marks it fired. The loop calls this a bounded
+    /// Hands out one due timer's payload and frees its entry. The loop calls this a bounded
     /// number of times per turn so that a burst of timers cannot starve I/O.
     pub(crate) fn pop_expired(&mut self) -> Option<(TimerKey, Option<T>)> {
         let index = self.heads[EXPIRED_LIST as usize];
@@ -197,15 +195,11 @@ impl<T> Wheel<T> {
         }
         self.unlink(index);
         self.armed -= 1;
-        let entry = &mut self.entries[index as usize];
-        entry.place = Place::Fired;
-        Some((
-            TimerKey {
-                index,
-                generation: entry.generation,
-            },
-            entry.payload.take(),
-        ))
+        let key = TimerKey {
+            index,
+            generation: self.entries[index as usize].generation,
+        };
+        Some((key, self.release(index)))
     }
 
     fn next_expiry(&self) -> Option<Expiry> {

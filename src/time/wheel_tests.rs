@@ -5,7 +5,7 @@ fn fire_all(wheel: &mut Wheel<u32>) -> Vec<u32> {
     let mut out = Vec::new();
     while let Some((key, payload)) = wheel.pop_expired() {
         out.push(payload.expect("payload present"));
-        wheel.remove(key);
+        assert!(!wheel.contains(key), "a fired timer's key goes stale");
     }
     out.sort_unstable();
     out
@@ -94,18 +94,19 @@ fn cancel_and_reset_are_exact() {
 }
 
 #[test]
-fn fired_timer_can_be_rearmed() {
+fn fired_timer_frees_its_entry_for_reuse() {
     let mut wheel = Wheel::new();
     let key = wheel.insert(3, 7);
+    *wheel.payload_mut(key).unwrap() = Some(8);
     wheel.advance(3);
     let (fired, payload) = wheel.pop_expired().unwrap();
-    assert_eq!((fired, payload), (key, Some(7)));
-    assert!(wheel.is_fired(key));
-    *wheel.payload_mut(key).unwrap() = Some(8);
-    assert!(wheel.reset(key, 10));
-    assert!(!wheel.is_fired(key));
-    wheel.advance(10);
-    assert_eq!(fire_all(&mut wheel), vec![8]);
+    assert_eq!((fired, payload), (key, Some(8)));
+    assert!(!wheel.contains(key));
+    assert!(!wheel.reset(key, 10), "a fired key cannot be reset");
+    let again = wheel.insert(10, 9);
+    assert_ne!(again, key, "the reused entry has a new generation");
+    assert_eq!(wheel.remove(key), None);
+    assert!(wheel.contains(again));
 }
 
 #[test]

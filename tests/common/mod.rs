@@ -1,0 +1,138 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+use ringloop::buf::{IoBuf, IoBufMut};
+use ringloop::{Backend, Runtime};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Builds a runtime on `backend`. io_uring being unavailable fails the test loudly, with
+/// the reason: a uring test must never pass by silently running on epoll.
+pub fn runtime(backend: Backend) -> Runtime {
+    runtime_with(Runtime::builder().backend(backend))
+}
+
+pub fn runtime_with(builder: ringloop::Builder) -> Runtime {
+    match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => panic!(
+            "cannot build the runtime this test needs: {e}\n(io_uring tests need io_uring; run with \
+             RINGLOOP_BACKEND=epoll to run the whole suite on epoll instead)"
+        ),
+    }
+}
+
+/// Runs `f` against both backends: generates `name::uring` and `name::epoll` tests.
+macro_rules! both_backends {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$meta])*
+            fn body($backend: ringloop::Backend) $body
+            #[test]
+            fn uring() {
+                body(ringloop::Backend::Uring)
+            }
+            #[test]
+            fn epoll() {
+                body(ringloop::Backend::Epoll)
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
+
+/// Open descriptors of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+static FD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Serialises tests that compare fd counts (tests in one binary share the fd table).
+pub fn fd_lock() -> MutexGuard<'static, ()> {
+    FD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A buffer that counts how often it was dropped, to prove a cancelled op's buffer is
+/// freed exactly once and only after its completion.
+pub struct TrackedBuf {
+    pub data: Vec<u8>,
+    pub drops: Arc<AtomicUsize>,
+}
+
+impl TrackedBuf {
+    pub fn new(capacity: usize) -> (TrackedBuf, Arc<AtomicUsize>) {
+        let drops = Arc::new(AtomicUsize::new(0));
+        (
+            TrackedBuf {
+                data: Vec::with_capacity(capacity),
+                drops: drops.clone(),
+            },
+            drops,
+        )
+    }
+}
+
+impl Drop for TrackedBuf {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: forwards to the Vec, whose heap allocation does not move with the value.
+unsafe impl IoBuf for TrackedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.data.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.data.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.data.bytes_total()
+    }
+}
+
+// SAFETY: forwards to the Vec.
+unsafe impl IoBufMut for TrackedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.data.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.data.set_init(n) }
+    }
+}
+
+/// Runs the loop until every op (including cancelled ones) has completed.
+pub async fn settle(rt_ops: impl Fn() -> usize) {
+    for _ in 0..2000 {
+        if rt_ops() == 0 {
+            return;
+        }
+        ringloop::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("ops still in flight after 2 s");
+}
+
+/// A deterministic byte pattern and its checksum, for transfer tests.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn checksum(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
