@@ -49,6 +49,11 @@ pub use driver::Backend;
 pub use runtime::{run, spawn, Builder, Handle, Runtime, Stats};
 pub use task::{JoinError, JoinHandle};
 
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod yield_now;
 pub use yield_now::yield_now;
 

@@ -220,3 +220,14 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
         }
     }
 }
+
+/// Marks the first `n` bytes of `buf` initialised after a read op reported `n` bytes.
+///
+/// Crate-internal contract: `n` is the byte count the kernel (or the pool's syscall)
+/// returned for a read into exactly this buffer's pointer and capacity; it is clamped to
+/// the capacity in any case.
+pub(crate) fn commit_read<B: IoBufMut>(buf: &mut B, n: usize) {
+    let n = n.min(buf.bytes_total());
+    // SAFETY: per the contract above, the read wrote these n bytes at the buffer's start.
+    unsafe { buf.set_init(n) };
+}

@@ -105,8 +105,8 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects to the first address that accepts (names are resolved off the loop).
-    pub async fn connect<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<TcpStream> {
-        each_addr(addr, Self::connect_addr).await
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(&addr, Self::connect_addr).await
     }
 
     /// Connects to one address.

@@ -36,8 +36,7 @@ impl<B: IoBufMut> OpSpec for Read<B> {
     }
     fn complete(mut self, res: io::Result<u32>) -> Self::Output {
         let res = res.map(|n| {
-            // SAFETY: the kernel reported writing exactly n bytes at the buffer's start.
-            unsafe { self.buf.set_init(n as usize) };
+            crate::driver::buf::commit_read(&mut self.buf, n as usize);
             n as usize
         });
         (res, self.buf)

@@ -57,8 +57,8 @@ impl<B: IoBufMut> OpSpec for Readv<B> {
             let mut left = n as usize;
             for buf in &mut self.bufs {
                 let here = left.min(buf.bytes_total());
-                // SAFETY: the kernel filled the iovecs in order; `here` bytes landed in this one.
-                unsafe { buf.set_init(here) };
+                // The kernel fills the iovecs in order: `here` bytes landed in this one.
+                crate::driver::buf::commit_read(buf, here);
                 left -= here;
             }
             n as usize

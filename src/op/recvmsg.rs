@@ -57,8 +57,7 @@ impl<B: IoBufMut> OpSpec for RecvMsg<B> {
     }
     fn complete(mut self, res: io::Result<u32>) -> Self::Output {
         let res = res.map(|n| {
-            // SAFETY: the kernel reported writing exactly n bytes at the buffer's start.
-            unsafe { self.buf.set_init(n as usize) };
+            crate::driver::buf::commit_read(&mut self.buf, n as usize);
             let mut addr = self.parts.addr.clone();
             addr.set_len(self.parts.msghdr.msg_namelen);
             (n as usize, addr)

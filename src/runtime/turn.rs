@@ -176,9 +176,7 @@ fn fire_timers(ctx: &Context, limit: u32) {
 
 fn timer_timeout(ctx: &Context) -> Option<Duration> {
     let tick = ctx.timers.borrow().next_wake()?;
-    let Some(at) = ctx.instant_of_tick(tick) else {
-        return None;
-    };
+    let at = ctx.instant_of_tick(tick)?;
     Some(at.saturating_duration_since(Instant::now()))
 }
 

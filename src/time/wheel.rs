@@ -127,6 +127,7 @@ impl<T> Wheel<T> {
 
     /// Whether the timer is still armed. Fired timers are freed as they are handed out,
     /// so their owner sees a stale key: that is how it knows the timer fired.
+    #[cfg(test)]
     pub(crate) fn contains(&self, key: TimerKey) -> bool {
         self.entry(key).is_some()
     }

@@ -170,12 +170,10 @@ proptest! {
                     let got = wheel.remove(keys[i]);
                     prop_assert_eq!(got.is_some(), was_armed);
                 }
-                Op::Reset(i, delta) if i < keys.len() => {
-                    if model[i].is_some() {
-                        let deadline = now.saturating_add(delta);
-                        prop_assert!(wheel.reset(keys[i], deadline));
-                        model[i] = Some(deadline);
-                    }
+                Op::Reset(i, delta) if i < keys.len() && model[i].is_some() => {
+                    let deadline = now.saturating_add(delta);
+                    prop_assert!(wheel.reset(keys[i], deadline));
+                    model[i] = Some(deadline);
                 }
                 Op::Advance(delta) => {
                     now = now.saturating_add(delta);

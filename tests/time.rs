@@ -1,0 +1,175 @@
+//! Timers: never early, timeouts, intervals, far and past deadlines, no busy spin.
+
+mod common;
+use common::*;
+use ringloop::time::{interval, sleep, sleep_until, timeout};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+both_backends! {
+    fn sleeps_never_fire_early(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            for ms in [0u64, 1, 2, 3, 5, 8, 13, 21] {
+                let d = Duration::from_millis(ms) + Duration::from_micros(250);
+                let start = Instant::now();
+                sleep(d).await;
+                assert!(start.elapsed() >= d, "a {d:?} sleep woke after {:?}", start.elapsed());
+            }
+        }).unwrap();
+        assert!(rt.stats().timers_fired >= 7);
+    }
+}
+
+both_backends! {
+    fn concurrent_timers_fire_in_deadline_order(backend) {
+        let rt = runtime(backend);
+        let order = Rc::new(RefCell::new(Vec::new()));
+        rt.block_on({
+            let order = order.clone();
+            async move {
+                let mut handles = Vec::new();
+                for i in (0..50u64).rev() {
+                    let order = order.clone();
+                    handles.push(ringloop::spawn(async move {
+                        sleep(Duration::from_millis(2 * i)).await;
+                        order.borrow_mut().push(i);
+                    }));
+                }
+                for h in handles {
+                    h.await.unwrap();
+                }
+            }
+        }).unwrap();
+        let order = order.borrow();
+        assert_eq!(*order, (0..50).collect::<Vec<_>>());
+    }
+}
+
+both_backends! {
+    fn timeouts_and_extreme_deadlines(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            assert!(timeout(Duration::from_millis(5), sleep(Duration::MAX)).await.is_err());
+            assert!(timeout(Duration::from_millis(5), std::future::pending::<()>()).await.is_err());
+            assert_eq!(timeout(Duration::MAX, async { 3 }).await, Ok(3));
+            let err: std::io::Error = timeout(Duration::ZERO, sleep(Duration::from_secs(1))).await.unwrap_err().into();
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+            // Deadlines in the past complete at once.
+            let past = Instant::now() - Duration::from_secs(10);
+            let start = Instant::now();
+            sleep_until(past).await;
+            sleep(Duration::ZERO).await;
+            assert!(start.elapsed() < Duration::from_secs(1));
+        }).unwrap();
+        assert_eq!(rt.live_timers(), 0, "expired timeouts left timers behind");
+    }
+}
+
+both_backends! {
+    fn reset_moves_a_sleep(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let start = Instant::now();
+            let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+            assert!(timeout(Duration::from_millis(2), s.as_mut()).await.is_err());
+            s.as_mut().reset(Instant::now() + Duration::from_millis(10));
+            s.as_mut().await;
+            assert!(start.elapsed() >= Duration::from_millis(10));
+            // Re-arming a sleep that already completed.
+            let again = Instant::now() + Duration::from_millis(5);
+            s.as_mut().reset(again);
+            assert!(!s.is_elapsed());
+            s.as_mut().await;
+            assert!(Instant::now() >= again);
+        }).unwrap();
+    }
+}
+
+both_backends! {
+    fn interval_ticks_on_schedule_and_skips_missed_ticks(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let mut every = interval(Duration::from_millis(5));
+            let first = every.tick().await;
+            let second = every.tick().await;
+            assert_eq!(second - first, Duration::from_millis(5));
+            assert!(Instant::now() >= second);
+            std::thread::sleep(Duration::from_millis(30));
+            let late = every.tick().await;
+            let next = every.tick().await;
+            assert!(next > late && next >= Instant::now() - Duration::from_millis(5), "missed ticks are skipped");
+            assert_eq!(interval(Duration::ZERO).period(), Duration::from_millis(1));
+        }).unwrap();
+    }
+}
+
+both_backends! {
+    fn sleep_inside_a_handle_spawned_task(backend) {
+        let rt = runtime(backend);
+        let handle = rt.handle();
+        let join = std::thread::spawn(move || {
+            handle.spawn(async {
+                sleep(Duration::from_millis(3)).await;
+                "slept"
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rt.block_on(join).unwrap().unwrap(), "slept");
+    }
+}
+
+fn thread_cpu_time() -> Duration {
+    let mut usage = libc::rusage {
+        ru_utime: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        ru_stime: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        ru_maxrss: 0,
+        ru_ixrss: 0,
+        ru_idrss: 0,
+        ru_isrss: 0,
+        ru_minflt: 0,
+        ru_majflt: 0,
+        ru_nswap: 0,
+        ru_inblock: 0,
+        ru_oublock: 0,
+        ru_msgsnd: 0,
+        ru_msgrcv: 0,
+        ru_nsignals: 0,
+        ru_nvcsw: 0,
+        ru_nivcsw: 0,
+    };
+    // SAFETY: getrusage fills the live struct it is given.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(rc, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+both_backends! {
+    /// A loop waiting only on a 300 µs timer must sleep in the kernel, not spin: over 1,000
+    /// such waits (about 1-2 s of wall time) its thread burns a small fraction of that in CPU.
+    fn short_timers_do_not_busy_spin(backend) {
+        let rt = runtime(backend);
+        let cpu_before = thread_cpu_time();
+        let wall = Instant::now();
+        rt.block_on(async {
+            for _ in 0..1000 {
+                sleep(Duration::from_micros(300)).await;
+            }
+        }).unwrap();
+        let cpu = thread_cpu_time() - cpu_before;
+        let wall = wall.elapsed();
+        assert!(wall >= Duration::from_millis(300), "1,000 sleeps of 300 µs took only {wall:?}");
+        // A spinning loop would burn about as much CPU as wall time.
+        assert!(cpu < Duration::from_millis(250), "the loop burned {cpu:?} of CPU over {wall:?} of waiting");
+        assert!(rt.stats().kernel_waits <= 4000, "{:?}", rt.stats());
+    }
+}
