@@ -86,6 +86,27 @@ both_backends! {
 }
 
 both_backends! {
+    fn cursor_reads_and_writes_advance(backend) {
+        let rt = runtime(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cursor");
+        rt.block_on(async {
+            let file = File::create(&path).await.unwrap();
+            file.write_all(b"abc".to_vec()).await.0.unwrap();
+            file.write_all(b"def".to_vec()).await.0.unwrap();
+            file.close().await.unwrap();
+            let file = File::open(&path).await.unwrap();
+            let (res, first) = file.read(Vec::with_capacity(2)).await;
+            assert_eq!((res.unwrap(), first), (2, b"ab".to_vec()));
+            let (res, rest) = file.read(Vec::with_capacity(16)).await;
+            assert_eq!((res.unwrap(), rest), (4, b"cdef".to_vec()));
+            let (res, _) = file.read(Vec::with_capacity(16)).await;
+            assert_eq!(res.unwrap(), 0);
+        }).unwrap();
+    }
+}
+
+both_backends! {
     fn append_and_many_concurrent_reads(backend) {
         let rt = runtime(backend);
         let dir = tempfile::tempdir().unwrap();

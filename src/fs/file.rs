@@ -8,7 +8,8 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
-/// An open file. Reads and writes name their offset: there is no shared cursor.
+/// An open file. `read_at`/`write_at` name their offset; `read`/`write`/`write_all` use
+/// and advance the file's cursor (as `read(2)`/`write(2)` do).
 ///
 /// On io_uring, file I/O goes through the ring; on epoll it runs on the blocking pool
 /// (regular files never report `EAGAIN`), so the loop never stalls on a disk.
@@ -105,6 +106,41 @@ impl File {
             let (res, slice) = self
                 .write_at(buf.slice(written..total), offset + written as u64)
                 .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the file accepted no bytes",
+                        )),
+                        buf,
+                    )
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Reads at the file's cursor and advances it; `Ok(0)` is EOF.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        op::read::read(&self.fd, buf, None).await
+    }
+
+    /// Writes at the file's cursor (the end, for append-mode files) and advances it.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        op::write::write(&self.fd, buf, None).await
+    }
+
+    /// Writes all of `buf` at the file's cursor, retrying short writes.
+    pub async fn write_all<B: IoBuf>(&self, mut buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        while written < total {
+            let (res, slice) = self.write(buf.slice(written..total)).await;
             buf = slice.into_inner();
             match res {
                 Ok(0) => {
