@@ -42,6 +42,7 @@ mod runtime;
 mod sys;
 mod task;
 pub mod time;
+pub mod transport;
 
 pub use blocking_task::spawn_blocking;
 pub use driver::buf;

@@ -72,6 +72,15 @@ impl TcpListener {
         Ok((stream, addr.to_inet()?))
     }
 
+    pub(crate) fn shared_fd(&self) -> SharedFd {
+        self.fd.clone()
+    }
+
+    /// Accepts a connection as a bare descriptor (for transports).
+    pub(crate) async fn accept_fd(&self) -> io::Result<OwnedFd> {
+        op::accept::accept(&self.fd).await.map(|(fd, _)| fd)
+    }
+
     /// The bound address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sock::local_addr(self.fd.raw())?.to_inet()
@@ -126,6 +135,10 @@ impl TcpStream {
         let stream = TcpStream { fd };
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+
+    pub(crate) fn into_shared_fd(self) -> SharedFd {
+        self.fd
     }
 
     pub(crate) fn from_connected(fd: OwnedFd) -> io::Result<TcpStream> {

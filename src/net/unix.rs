@@ -53,6 +53,15 @@ impl UnixListener {
         ))
     }
 
+    pub(crate) fn shared_fd(&self) -> SharedFd {
+        self.fd.clone()
+    }
+
+    /// Accepts a connection as a bare descriptor (for transports).
+    pub(crate) async fn accept_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        op::accept::accept(&self.fd).await.map(|(fd, _)| fd)
+    }
+
     /// The bound path.
     pub fn local_path(&self) -> io::Result<Option<PathBuf>> {
         Ok(sock::local_addr(self.fd.raw())?.to_unix_path())
@@ -91,6 +100,10 @@ impl UnixStream {
                 )
             })?;
         Ok(UnixStream { fd })
+    }
+
+    pub(crate) fn into_shared_fd(self) -> SharedFd {
+        self.fd
     }
 
     /// A connected pair (like `socketpair(2)`).

@@ -310,3 +310,10 @@ pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     let raw = get_opt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
     Ok((raw != 0).then(|| io::Error::from_raw_os_error(raw)))
 }
+
+/// `shutdown(2)` now, for the rare synchronous case (closing a listener at once).
+pub(crate) fn shutdown_now(fd: RawFd, how: i32) -> io::Result<()> {
+    // SAFETY: shutdown takes no pointers.
+    cvt(unsafe { libc::shutdown(fd, how) })?;
+    Ok(())
+}

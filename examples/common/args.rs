@@ -1,0 +1,71 @@
+//! The flags every example server takes: `--port N` and `--backend auto|uring|epoll`.
+
+use ringloop::{Backend, Runtime};
+use std::io;
+
+pub struct Args {
+    pub port: u16,
+    pub backend: Backend,
+    /// Stop after this many seconds (0: run until killed).
+    pub seconds: u64,
+}
+
+pub fn parse(default_port: u16) -> io::Result<Args> {
+    let mut args = Args {
+        port: default_port,
+        backend: Backend::Auto,
+        seconds: 0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{flag} needs a value"))
+            })
+        };
+        match flag.as_str() {
+            "--port" => {
+                args.port = value()?.parse().map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("--port: {e}"))
+                })?
+            }
+            "--backend" => args.backend = value()?.parse()?,
+            "--seconds" => {
+                args.seconds = value()?.parse().map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("--seconds: {e}"))
+                })?
+            }
+            "-h" | "--help" => {
+                println!("flags: --port N (default {default_port}), --backend auto|uring|epoll, --seconds N (0 = forever)");
+                std::process::exit(0);
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("unknown flag {other}; try --help"),
+                ))
+            }
+        }
+    }
+    Ok(args)
+}
+
+pub fn runtime(args: &Args, name: &str) -> io::Result<Runtime> {
+    let rt = Runtime::builder().backend(args.backend).build()?;
+    println!(
+        "{name}: backend = {} ({}), listening on 127.0.0.1:{}",
+        rt.backend(),
+        rt.describe(),
+        args.port
+    );
+    Ok(rt)
+}
+
+/// Runs until `--seconds` pass (or forever).
+pub async fn serve_for(args: &Args) {
+    if args.seconds == 0 {
+        std::future::pending::<()>().await
+    } else {
+        ringloop::time::sleep(std::time::Duration::from_secs(args.seconds)).await
+    }
+}

@@ -1,0 +1,467 @@
+//! The stream transport: a handle for the protocol, and the task that drives the socket.
+
+use super::flow::{Edge, FlowControl};
+use super::signal::{join2, race, Changed};
+use super::sink::ProtocolSink;
+use crate::driver::shared_fd::SharedFd;
+use crate::op;
+use crate::sys::socket as sock;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// Small writes are appended to the last queued chunk up to this size, so that many tiny
+/// writes in one turn go out as one contiguous send.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+#[derive(Default)]
+struct State {
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes written by the protocol and not yet accepted by the kernel.
+    buffered: usize,
+    flow: FlowControl,
+    paused_reading: bool,
+    closing: bool,
+    eof_requested: bool,
+    eof_sent: bool,
+    aborted: bool,
+    finished: bool,
+    error: Option<io::Error>,
+    edges: VecDeque<Edge>,
+}
+
+struct Inner {
+    fd: RefCell<Option<SharedFd>>,
+    state: RefCell<State>,
+    changed: Changed,
+    sink: RefCell<Option<Rc<dyn ProtocolSink>>>,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+}
+
+/// The write side of a connection, handed to the protocol (asyncio's `Transport`).
+///
+/// Cheap to clone; all clones are the same transport. Methods never block.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Rc<Inner>,
+}
+
+fn closed_error(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        format!("cannot {what}: the transport is closing or closed"),
+    )
+}
+
+impl Transport {
+    /// Writes `data` without blocking: it is buffered and sent on this loop turn together
+    /// with every other write made in the turn. Fails after `close`, `abort` or `write_eof`.
+    pub fn write(&self, data: &[u8]) -> io::Result<()> {
+        self.write_bufs(&[data])
+    }
+
+    /// Writes several buffers in order (asyncio's `writelines`).
+    pub fn write_bufs(&self, bufs: &[&[u8]]) -> io::Result<()> {
+        {
+            let mut s = self.inner.state.borrow_mut();
+            if s.eof_requested {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "cannot write after write_eof()",
+                ));
+            }
+            if s.closing || s.aborted {
+                return Err(closed_error("write"));
+            }
+            for data in bufs.iter().filter(|d| !d.is_empty()) {
+                match s.chunks.back_mut() {
+                    Some(last) if last.len() + data.len() <= COALESCE_LIMIT => {
+                        last.extend_from_slice(data)
+                    }
+                    _ => s.chunks.push_back(data.to_vec()),
+                }
+                s.buffered += data.len();
+            }
+            let size = s.buffered;
+            if let Some(edge) = s.flow.update(size) {
+                s.edges.push_back(edge);
+            }
+        }
+        self.inner.changed.notify();
+        self.deliver_edges();
+        Ok(())
+    }
+
+    /// Closes the write side once the buffer drains (`shutdown(SHUT_WR)`); reading goes on.
+    pub fn write_eof(&self) -> io::Result<()> {
+        let mut s = self.inner.state.borrow_mut();
+        if s.closing || s.aborted {
+            return Ok(());
+        }
+        s.eof_requested = true;
+        drop(s);
+        self.inner.changed.notify();
+        Ok(())
+    }
+
+    /// Whether [`write_eof`](Transport::write_eof) is supported (always, for TCP and Unix).
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Stops reading, flushes the write buffer, then closes; `connection_lost(None)` follows
+    /// on a later loop turn. Idempotent.
+    pub fn close(&self) {
+        let mut s = self.inner.state.borrow_mut();
+        if s.closing {
+            return;
+        }
+        s.closing = true;
+        drop(s);
+        self.inner.changed.notify();
+    }
+
+    /// Closes at once, discarding buffered data; `connection_lost(None)` follows on a later
+    /// loop turn.
+    pub fn abort(&self) {
+        let mut s = self.inner.state.borrow_mut();
+        s.closing = true;
+        s.aborted = true;
+        s.chunks.clear();
+        s.buffered = 0;
+        drop(s);
+        self.inner.changed.notify();
+    }
+
+    /// Whether `close` or `abort` was called (or the connection failed).
+    pub fn is_closing(&self) -> bool {
+        let s = self.inner.state.borrow();
+        s.closing || s.aborted
+    }
+
+    /// Stops delivering data until [`resume_reading`](Transport::resume_reading); data that
+    /// arrives meanwhile is held, not lost. Idempotent.
+    pub fn pause_reading(&self) {
+        self.inner.state.borrow_mut().paused_reading = true;
+    }
+
+    /// Resumes delivering data. Idempotent.
+    pub fn resume_reading(&self) {
+        self.inner.state.borrow_mut().paused_reading = false;
+        self.inner.changed.notify();
+    }
+
+    /// Whether data is being delivered (not paused, not closing).
+    pub fn is_reading(&self) -> bool {
+        let s = self.inner.state.borrow();
+        !s.paused_reading && !s.closing && !s.aborted
+    }
+
+    /// Sets the flow-control watermarks (asyncio's `set_write_buffer_limits`): `high`
+    /// defaults to 64 KiB (or `4 * low`), `low` to `high / 4`; `high < low` is an error.
+    pub fn set_write_buffer_limits(
+        &self,
+        high: Option<usize>,
+        low: Option<usize>,
+    ) -> io::Result<()> {
+        {
+            let mut s = self.inner.state.borrow_mut();
+            let size = s.buffered;
+            if let Some(edge) = s.flow.set_limits(high, low, size)? {
+                s.edges.push_back(edge);
+            }
+        }
+        self.deliver_edges();
+        Ok(())
+    }
+
+    /// `(low, high)` watermarks.
+    pub fn write_buffer_limits(&self) -> (usize, usize) {
+        self.inner.state.borrow().flow.limits()
+    }
+
+    /// Bytes written and not yet accepted by the kernel.
+    pub fn write_buffer_size(&self) -> usize {
+        self.inner.state.borrow().buffered
+    }
+
+    /// The peer's address (TCP; `None` for Unix sockets).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    /// This end's address (TCP; `None` for Unix sockets).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local
+    }
+
+    /// Sets `TCP_NODELAY` (on by default for TCP).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        let fd = self.inner.fd.borrow();
+        let fd = fd.as_ref().ok_or_else(|| closed_error("set options"))?;
+        sock::set_opt_int(fd.raw(), libc::IPPROTO_TCP, libc::TCP_NODELAY, on as i32)
+    }
+
+    /// Delivers queued pause/resume edges unless the protocol is inside another callback
+    /// (then the running callback's caller delivers them when it returns).
+    fn deliver_edges(&self) {
+        let Some(sink) = self.inner.sink.borrow().clone() else {
+            return;
+        };
+        loop {
+            let Some(edge) = self.inner.state.borrow_mut().edges.pop_front() else {
+                return;
+            };
+            if !sink.try_edge(edge) {
+                self.inner.state.borrow_mut().edges.push_front(edge);
+                return;
+            }
+        }
+    }
+
+    fn fail(&self, error: io::Error) {
+        let mut s = self.inner.state.borrow_mut();
+        if s.error.is_none() && !s.aborted {
+            s.error = Some(error);
+        }
+        s.aborted = true;
+        s.closing = true;
+        s.chunks.clear();
+        s.buffered = 0;
+        drop(s);
+        self.inner.changed.notify();
+    }
+
+    fn stop_reading(&self) -> bool {
+        let s = self.inner.state.borrow();
+        s.closing || s.aborted
+    }
+
+    /// Whether the connection task has finished (after `connection_lost`).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.inner.state.borrow().finished
+    }
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("peer", &self.inner.peer)
+            .field("closing", &self.is_closing())
+            .field("buffered", &self.write_buffer_size())
+            .finish()
+    }
+}
+
+/// Wires a connected socket to a protocol and spawns the task that drives it. `on_done`
+/// runs after `connection_lost`.
+pub(crate) fn start(
+    fd: SharedFd,
+    sink: Rc<dyn ProtocolSink>,
+    on_done: Option<Box<dyn FnOnce()>>,
+) -> Transport {
+    let peer = sock::peer_addr(fd.raw()).and_then(|a| a.to_inet()).ok();
+    let local = sock::local_addr(fd.raw()).and_then(|a| a.to_inet()).ok();
+    let transport = Transport {
+        inner: Rc::new(Inner {
+            fd: RefCell::new(Some(fd)),
+            state: RefCell::new(State::default()),
+            changed: Changed::default(),
+            sink: RefCell::new(Some(sink)),
+            peer,
+            local,
+        }),
+    };
+    drop(crate::spawn(run(transport.clone(), on_done)));
+    transport
+}
+
+async fn run(transport: Transport, on_done: Option<Box<dyn FnOnce()>>) {
+    let sink = transport
+        .inner
+        .sink
+        .borrow()
+        .clone()
+        .expect("sink is set until the end");
+    let fd = transport
+        .inner
+        .fd
+        .borrow()
+        .clone()
+        .expect("fd is set until the end");
+    until_free(&*sink).await;
+    sink.connection_made(&transport);
+    transport.deliver_edges();
+    join2(
+        read_loop(&transport, &fd, &*sink),
+        write_loop(&transport, &fd),
+    )
+    .await;
+    drop(fd);
+    // Close the socket now (asyncio closes it before connection_lost), once no op holds it.
+    drop(transport.inner.fd.borrow_mut().take());
+    // Always a later turn than whatever close()/abort() call ended the connection.
+    crate::yield_now().await;
+    let error = transport.inner.state.borrow_mut().error.take();
+    transport.deliver_edges();
+    until_free(&*sink).await;
+    sink.connection_lost(error);
+    // Break the transport <-> protocol cycle: the protocol usually holds a transport clone.
+    transport.inner.sink.borrow_mut().take();
+    transport.inner.state.borrow_mut().finished = true;
+    transport.inner.changed.notify();
+    if let Some(done) = on_done {
+        done();
+    }
+}
+
+/// Waits while user code holds a borrow of the protocol (across an `.await`), so a
+/// callback never panics on a busy `RefCell`.
+async fn until_free(sink: &dyn ProtocolSink) {
+    while sink.busy() {
+        crate::yield_now().await;
+    }
+}
+
+async fn read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) {
+    let mut spare = None;
+    loop {
+        t.inner
+            .changed
+            .until(|| t.stop_reading() || !t.inner.state.borrow().paused_reading)
+            .await;
+        if t.stop_reading() {
+            return;
+        }
+        let buf = sink.read_buffer(spare.take());
+        let read = race(
+            op::recv::recv(fd, buf, 0),
+            t.inner.changed.until(|| t.stop_reading()),
+        )
+        .await;
+        let Ok((res, buf)) = read else { return };
+        match res {
+            Ok(0) if buf.capacity() > 0 => {
+                until_free(sink).await;
+                let keep_open = sink.eof_received();
+                t.deliver_edges();
+                if !keep_open {
+                    t.close();
+                }
+                return;
+            }
+            Ok(0) => spare = Some(buf),
+            Ok(n) => {
+                // Paused while the read was in flight: hold the data until resumed.
+                t.inner
+                    .changed
+                    .until(|| t.stop_reading() || !t.inner.state.borrow().paused_reading)
+                    .await;
+                if t.stop_reading() {
+                    return;
+                }
+                until_free(sink).await;
+                spare = sink.deliver(buf, n);
+                t.deliver_edges();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => spare = Some(buf),
+            Err(e) => {
+                t.fail(e);
+                return;
+            }
+        }
+    }
+}
+
+async fn write_loop(t: &Transport, fd: &SharedFd) {
+    loop {
+        t.inner
+            .changed
+            .until(|| {
+                let s = t.inner.state.borrow();
+                s.aborted || s.closing || !s.chunks.is_empty() || (s.eof_requested && !s.eof_sent)
+            })
+            .await;
+        let (chunks, eof_due, closing) = {
+            let mut s = t.inner.state.borrow_mut();
+            if s.aborted {
+                return;
+            }
+            (
+                s.chunks.drain(..).collect::<Vec<_>>(),
+                s.eof_requested && !s.eof_sent,
+                s.closing,
+            )
+        };
+        if !chunks.is_empty() {
+            let aborted = || t.inner.state.borrow().aborted;
+            let sent = if chunks.len() == 1 {
+                let chunk = chunks.into_iter().next().expect("one chunk");
+                race(op::send::send(fd, chunk, 0), t.inner.changed.until(aborted))
+                    .await
+                    .map(|(r, b)| (r, vec![b]))
+            } else {
+                race(
+                    op::writev::writev(fd, chunks, None),
+                    t.inner.changed.until(aborted),
+                )
+                .await
+            };
+            let Ok((res, chunks)) = sent else { return };
+            match res {
+                Ok(n) => requeue_unsent(t, chunks, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => requeue_unsent(t, chunks, 0),
+                Err(e) => {
+                    t.fail(e);
+                    return;
+                }
+            }
+            continue;
+        }
+        if eof_due {
+            t.inner.state.borrow_mut().eof_sent = true;
+            if let Err(e) = op::shutdown::shutdown(fd, std::net::Shutdown::Write).await {
+                t.fail(e);
+                return;
+            }
+            continue;
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+/// Puts the bytes the kernel did not take back at the front of the queue, in order, and
+/// reports a resume edge if the buffer drained enough.
+fn requeue_unsent(t: &Transport, chunks: Vec<Vec<u8>>, mut written: usize) {
+    {
+        let mut s = t.inner.state.borrow_mut();
+        if s.aborted {
+            return;
+        }
+        s.buffered = s.buffered.saturating_sub(written);
+        let mut unsent = Vec::new();
+        for mut chunk in chunks {
+            if written >= chunk.len() {
+                written -= chunk.len();
+            } else {
+                chunk.drain(..written);
+                written = 0;
+                unsent.push(chunk);
+            }
+        }
+        for chunk in unsent.into_iter().rev() {
+            s.chunks.push_front(chunk);
+        }
+        let size = s.buffered;
+        if let Some(edge) = s.flow.update(size) {
+            s.edges.push_back(edge);
+        }
+    }
+    t.inner.changed.notify();
+    t.deliver_edges();
+}

@@ -1,0 +1,191 @@
+//! The example servers answer real clients: curl and wrk (HTTP), a Python socket client
+//! (TCP and UDP echo). `.ci/run` installs curl and wrk; a missing tool fails the test.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test` (it builds examples)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, port: u16, backend: &str, tcp: bool) -> Server {
+    let child = Command::new(example(name))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--backend",
+            backend,
+            "--seconds",
+            "60",
+        ])
+        .env_remove("RINGLOOP_BACKEND")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let server = Server(child);
+    if tcp {
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not start listening on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    } else {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    server
+}
+
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{name} is not installed; .ci/run installs it (apt-get install curl wrk)"
+    );
+    Command::new(name)
+}
+
+fn python(script: &str, port: u16) -> String {
+    let out = tool("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const PIPELINE: &str = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcNOT HTTP\r\n\r\n")
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    out += d
+print(out.count(b"HTTP/1.1 200 OK"), out.count(b"HTTP/1.1 400 Bad Request"), out.count(b"Hello, World!"))
+"#;
+
+const TCP_ECHO: &str = r#"
+import socket, sys, os
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+data = os.urandom(200000)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+got = b""
+while len(got) < len(data):
+    d = s.recv(65536)
+    if not d: break
+    got += d
+print("echo-ok" if got == data else "echo-bad %d" % len(got))
+"#;
+
+const UDP_ECHO: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+ok = 0
+for i in range(20):
+    msg = b"datagram %d" % i
+    s.sendto(msg, ("127.0.0.1", int(sys.argv[1])))
+    data, _ = s.recvfrom(2048)
+    ok += data == msg
+print("udp-ok %d" % ok)
+"#;
+
+fn for_both(f: impl Fn(&str)) {
+    for backend in ["uring", "epoll"] {
+        f(backend);
+    }
+}
+
+#[test]
+fn http_hello_serves_curl_pipelining_and_wrk() {
+    for_both(|backend| {
+        let port = free_port();
+        let _server = start("http_hello", port, backend, true);
+        let url = format!("http://127.0.0.1:{port}/");
+        let out = tool("curl")
+            .args(["-s", "-i", "--max-time", "10", &url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{backend}: {text}");
+        assert!(
+            text.contains("Content-Length: 13") && text.ends_with("Hello, World!"),
+            "{backend}: {text}"
+        );
+        assert_eq!(
+            python(PIPELINE, port).trim(),
+            "2 1 2",
+            "{backend}: two pipelined answers, then 400 for the malformed one"
+        );
+        let out = tool("wrk")
+            .args(["-t1", "-c16", "-d1s", &url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Requests/sec"), "{backend}: {text}");
+        assert!(
+            !text.contains("Non-2xx") && !text.contains("Socket errors"),
+            "{backend}: {text}"
+        );
+    });
+}
+
+#[test]
+fn echo_server_echoes_a_python_client() {
+    for_both(|backend| {
+        let port = free_port();
+        let _server = start("echo_server", port, backend, true);
+        assert_eq!(python(TCP_ECHO, port).trim(), "echo-ok", "{backend}");
+    });
+}
+
+#[test]
+fn udp_echo_echoes_datagrams() {
+    for_both(|backend| {
+        let port = free_port();
+        let _server = start("udp_echo", port, backend, false);
+        assert_eq!(python(UDP_ECHO, port).trim(), "udp-ok 20", "{backend}");
+    });
+}
