@@ -36,9 +36,11 @@ mod blocking;
 mod blocking_task;
 mod driver;
 pub mod fs;
+pub mod future;
 pub mod net;
 mod op;
 mod runtime;
+pub mod sync;
 mod sys;
 mod task;
 pub mod time;
@@ -47,7 +49,7 @@ pub mod transport;
 pub use blocking_task::spawn_blocking;
 pub use driver::buf;
 pub use driver::Backend;
-pub use runtime::{run, spawn, Builder, Handle, Runtime, Stats};
+pub use runtime::{call_soon, run, spawn, Builder, Handle, Runtime, Stats};
 pub use task::{JoinError, JoinHandle};
 
 /// The README's examples, compiled and run as doc tests.

@@ -28,6 +28,8 @@ pub(crate) struct Context {
     /// Ops that may still complete inline before the current task must yield (epoll).
     pub(crate) coop_budget: Cell<u32>,
     pub(crate) stall_threshold: Option<Duration>,
+    /// `call_soon` callbacks for the next turn (not `Send`: loop thread only).
+    pub(crate) soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
 }
 
 thread_local! {
@@ -51,6 +53,7 @@ impl Context {
             deferred_deregistrations: RefCell::new(Vec::new()),
             coop_budget: Cell::new(u32::MAX),
             stall_threshold,
+            soon: RefCell::new(VecDeque::new()),
         }
     }
 

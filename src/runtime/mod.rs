@@ -218,6 +218,44 @@ pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
     spawn_on(&ctx, future, site)
 }
 
+/// Runs `callback` on this thread's loop at the start of its next turn (asyncio's
+/// `loop.call_soon`). Callbacks run in the order they were queued; a panic in one is
+/// reported and does not stop the loop.
+///
+/// # Panics
+/// When no ringloop loop is running on this thread; use [`Handle::call_soon`] from
+/// other threads.
+///
+/// ```
+/// ringloop::run(async {
+///     let hit = std::rc::Rc::new(std::cell::Cell::new(false));
+///     let h2 = hit.clone();
+///     ringloop::call_soon(move || h2.set(true));
+///     assert!(!hit.get());
+///     ringloop::yield_now().await;
+///     assert!(hit.get());
+/// }).unwrap();
+/// ```
+pub fn call_soon(callback: impl FnOnce() + 'static) {
+    if call_soon_local(callback).is_err() {
+        panic!("ringloop::call_soon called with no loop running on this thread; use Handle::call_soon from other threads");
+    }
+}
+
+/// Queues `callback` for the next turn of this thread's loop; gives it back if none runs.
+pub(crate) fn call_soon_local<F: FnOnce() + 'static>(callback: F) -> Result<(), F> {
+    let mut callback = Some(callback);
+    context::with_current(|ctx| {
+        if let Some(cb) = callback.take() {
+            ctx.soon.borrow_mut().push_back(Box::new(cb));
+        }
+    });
+    match callback {
+        None => Ok(()),
+        Some(cb) => Err(cb),
+    }
+}
+
 /// Builds a default runtime and runs `future` on it (asyncio's `asyncio.run`).
 ///
 /// ```

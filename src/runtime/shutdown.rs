@@ -14,6 +14,7 @@ pub(super) fn shutdown(ctx: &Rc<Context>, grace: Duration) {
         task.shutdown();
     }
     drop(queued.callbacks);
+    drop(std::mem::take(&mut *ctx.soon.borrow_mut()));
     // Dropping futures can wake or spawn other tasks; repeat until nothing is left.
     for _ in 0..1000 {
         let owned = ctx.take_owned();

@@ -62,6 +62,7 @@ pub(super) fn run_until_complete<F: Future>(
 /// One loop turn. `main_woken` says whether the `block_on` future wants polling.
 fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<()> {
     bump(&ctx.counters.turns);
+    run_soon_callbacks(ctx);
     take_remote_work(ctx);
     run_ready_tasks(ctx, config.event_interval);
     fire_timers(ctx, config.timers_per_turn);
@@ -99,7 +100,15 @@ pub(super) fn take_remote_work(ctx: &Context) {
     }
 }
 
-fn run_callback(ctx: &Context, callback: super::shared::Callback) {
+/// Runs the callbacks queued before this turn (ones they queue wait for the next turn).
+fn run_soon_callbacks(ctx: &Context) {
+    let batch: Vec<_> = ctx.soon.borrow_mut().drain(..).collect();
+    for callback in batch {
+        run_callback(ctx, callback);
+    }
+}
+
+fn run_callback(ctx: &Context, callback: impl FnOnce()) {
     let started = Instant::now();
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
         let message = panic
