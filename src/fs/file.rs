@@ -67,30 +67,8 @@ impl File {
     }
 
     /// Reads until `buf` is full; EOF first is `UnexpectedEof`.
-    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
-        let total = buf.bytes_total();
-        let mut filled = 0;
-        while filled < total {
-            let (res, slice) = self
-                .read_at(buf.slice(filled..), offset + filled as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the file ended before the buffer was full",
-                        )),
-                        buf,
-                    )
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, offset: u64) -> BufResult<(), B> {
+        op::read_exact_by(buf, |rest, done| self.read_at(rest, offset + done)).await
     }
 
     /// Writes some of `buf` at `offset`; returns how many bytes.
@@ -99,30 +77,8 @@ impl File {
     }
 
     /// Writes all of `buf` at `offset`, retrying short writes.
-    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, offset: u64) -> BufResult<(), B> {
-        let total = buf.bytes_init();
-        let mut written = 0;
-        while written < total {
-            let (res, slice) = self
-                .write_at(buf.slice(written..total), offset + written as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::WriteZero,
-                            "the file accepted no bytes",
-                        )),
-                        buf,
-                    )
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> BufResult<(), B> {
+        op::write_all_by(buf, |rest, done| self.write_at(rest, offset + done)).await
     }
 
     /// Reads at the file's cursor and advances it; `Ok(0)` is EOF.
@@ -136,28 +92,8 @@ impl File {
     }
 
     /// Writes all of `buf` at the file's cursor, retrying short writes.
-    pub async fn write_all<B: IoBuf>(&self, mut buf: B) -> BufResult<(), B> {
-        let total = buf.bytes_init();
-        let mut written = 0;
-        while written < total {
-            let (res, slice) = self.write(buf.slice(written..total)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::WriteZero,
-                            "the file accepted no bytes",
-                        )),
-                        buf,
-                    )
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        op::write_all_by(buf, |rest, _| self.write(rest)).await
     }
 
     /// Reads the whole file from offset 0.

@@ -6,53 +6,14 @@ use crate::op;
 use std::io;
 
 /// Reads until `buf` is full (up to its capacity); EOF first is `UnexpectedEof`.
-pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, mut buf: B) -> BufResult<(), B> {
-    let total = buf.bytes_total();
-    let mut filled = 0;
-    while filled < total {
-        let (res, slice) = op::recv::recv(fd, buf.slice(filled..), 0).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => {
-                return (
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the peer closed the stream before the buffer was full",
-                    )),
-                    buf,
-                )
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), buf),
-        }
-    }
-    (Ok(()), buf)
+pub(crate) async fn read_exact<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<(), B> {
+    op::read_exact_by(buf, |rest, _| op::recv::recv(fd, rest, 0)).await
 }
 
-/// Writes every initialised byte of `buf`, retrying short writes.
-pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, mut buf: B) -> BufResult<(), B> {
-    let total = buf.bytes_init();
-    let mut written = 0;
-    while written < total {
-        let (res, slice) = op::send::send(fd, buf.slice(written..total), 0).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => {
-                return (
-                    Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "the stream accepted no bytes",
-                    )),
-                    buf,
-                )
-            }
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), buf),
-        }
-    }
-    (Ok(()), buf)
+/// Writes every initialised byte of `buf`, retrying short writes (`send`, so a closed peer
+/// is `EPIPE`, never `SIGPIPE`).
+pub(crate) async fn write_all<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<(), B> {
+    op::write_all_by(buf, |rest, _| op::send::send(fd, rest, 0)).await
 }
 
 /// Generates the owned-buffer stream methods on a type with a `fd: SharedFd` field.

@@ -11,6 +11,7 @@ pub(crate) mod fsync;
 pub(crate) mod mkdir;
 pub(crate) mod nop;
 pub(crate) mod open;
+pub(crate) mod poll;
 pub(crate) mod read;
 pub(crate) mod readv;
 pub(crate) mod recv;
@@ -156,4 +157,72 @@ pub(crate) fn shim_for(
 /// Clamps a buffer length to what one kernel op takes.
 pub(crate) fn op_len(len: usize) -> u32 {
     len.min(i32::MAX as usize) as u32
+}
+
+/// Writes every initialised byte of `buf` with `write` (called with the unwritten part and
+/// how much went already), retrying short writes and `EINTR`.
+pub(crate) async fn write_all_by<B, F, Fut>(
+    mut buf: B,
+    mut write: F,
+) -> crate::buf::BufResult<(), B>
+where
+    B: crate::buf::IoBuf,
+    F: FnMut(crate::buf::Slice<B>, u64) -> Fut,
+    Fut: Future<Output = crate::buf::BufResult<usize, crate::buf::Slice<B>>>,
+{
+    let total = buf.bytes_init();
+    let mut written = 0;
+    while written < total {
+        let (res, slice) = write(buf.slice(written..total), written as u64).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                return (
+                    Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the descriptor accepted no bytes",
+                    )),
+                    buf,
+                )
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+/// Fills `buf` to its capacity with `read` (called with the unfilled part and how much came
+/// already); EOF first is `UnexpectedEof`.
+pub(crate) async fn read_exact_by<B, F, Fut>(
+    mut buf: B,
+    mut read: F,
+) -> crate::buf::BufResult<(), B>
+where
+    B: crate::buf::IoBufMut,
+    F: FnMut(crate::buf::Slice<B>, u64) -> Fut,
+    Fut: Future<Output = crate::buf::BufResult<usize, crate::buf::Slice<B>>>,
+{
+    let total = buf.bytes_total();
+    let mut filled = 0;
+    while filled < total {
+        let (res, slice) = read(buf.slice(filled..), filled as u64).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                return (
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "end of stream before the buffer was full",
+                    )),
+                    buf,
+                )
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
 }

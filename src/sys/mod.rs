@@ -4,6 +4,8 @@
 //! crate stays safe Rust. Each function turns the C convention (-1 and `errno`)
 //! into `io::Result`.
 
+pub(crate) mod process;
+pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod syscall;
 
@@ -66,6 +68,17 @@ impl EventFd {
     pub(crate) fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// Switches `O_NONBLOCK` on.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl with F_GETFL/F_SETFL takes no pointers.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
 }
 
 /// Creates an epoll instance.

@@ -113,6 +113,10 @@ pub(crate) enum Syscall {
         path: *const c_char,
         mode: u32,
     },
+    /// Readable yet? `poll` with a zero timeout: `EAGAIN` while not.
+    PollIn {
+        fd: RawFd,
+    },
 }
 
 // SAFETY: the pointers are only dereferenced by `perform`, whose contract requires the memory
@@ -236,6 +240,21 @@ impl Syscall {
                     newpath,
                 } => libc::renameat(olddirfd, oldpath, newdirfd, newpath) as i64,
                 Syscall::MkdirAt { dirfd, path, mode } => libc::mkdirat(dirfd, path, mode) as i64,
+                Syscall::PollIn { fd } => {
+                    let mut pfd = libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    match libc::poll(&mut pfd, 1, 0) {
+                        0 => {
+                            *libc::__errno_location() = libc::EAGAIN;
+                            -1
+                        }
+                        n if n > 0 => pfd.revents as i64,
+                        n => n as i64,
+                    }
+                }
             }
         };
         let ret = cvt(ret)?;
