@@ -76,6 +76,24 @@ async fn file_write_read() -> io::Result<usize> {
     Ok(back.len())
 }
 
+async fn run_demo() -> io::Result<()> {
+    let took = ten_sleeps_concurrently().await;
+    println!(
+        "ten concurrent 1 s sleeps finished in {:.2} s (one after another they take 10 s)",
+        took.as_secs_f64()
+    );
+
+    let rtt = echo_round_trip().await?;
+    println!(
+        "TCP echo round trip on 127.0.0.1: {:.1} µs",
+        rtt.as_secs_f64() * 1e6
+    );
+
+    let bytes = file_write_read().await?;
+    println!("wrote, fsynced and read back a {bytes}-byte file");
+    Ok(())
+}
+
 fn main() -> io::Result<()> {
     let rt = Runtime::new()?;
     println!(
@@ -86,23 +104,18 @@ fn main() -> io::Result<()> {
     if let Some(reason) = rt.fallback_reason() {
         println!("  (io_uring was not used: {reason})");
     }
-    rt.block_on(async {
-        let took = ten_sleeps_concurrently().await;
-        println!(
-            "ten concurrent 1 s sleeps finished in {:.2} s (one after another they take 10 s)",
-            took.as_secs_f64()
-        );
-
-        let rtt = echo_round_trip().await?;
-        println!(
-            "TCP echo round trip on 127.0.0.1: {:.1} µs",
-            rtt.as_secs_f64() * 1e6
-        );
-
-        let bytes = file_write_read().await?;
-        println!("wrote, fsynced and read back a {bytes}-byte file");
-        io::Result::Ok(())
+    let interrupted = rt.block_on(async {
+        // Ctrl-C stops the demo cleanly instead of killing it mid-way.
+        let ctrl_c = ringloop::signal::ctrl_c();
+        match ringloop::future::race(run_demo(), ctrl_c).await {
+            ringloop::future::Either::Left(result) => result.map(|()| false),
+            ringloop::future::Either::Right(_) => Ok(true),
+        }
     })??;
+    if interrupted {
+        println!("interrupted: stopped cleanly");
+        return Ok(());
+    }
     let stats = rt.stats();
     println!(
         "loop stats: {} ops, {} kernel waits ({:.2} completions each), {} tasks polled, {} timers fired",

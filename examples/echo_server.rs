@@ -33,6 +33,10 @@ fn main() -> std::io::Result<()> {
         let server = create_server(|| Echo { transport: None }, ("127.0.0.1", args.port)).await?;
         args::serve_for(&args).await;
         server.close();
+        server.close_clients();
+        ringloop::time::timeout(std::time::Duration::from_secs(5), server.wait_closed())
+            .await
+            .ok();
         std::io::Result::Ok(())
     })?
 }

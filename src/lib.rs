@@ -59,6 +59,11 @@ pub use task::{JoinError, JoinHandle};
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// docs/GUIDE.md's examples, compiled and run as doc tests.
+#[doc = include_str!("../docs/GUIDE.md")]
+#[cfg(doctest)]
+pub struct GuideDoctests;
+
 mod yield_now;
 pub use yield_now::yield_now;
 

@@ -61,11 +61,27 @@ pub fn runtime(args: &Args, name: &str) -> io::Result<Runtime> {
     Ok(rt)
 }
 
-/// Runs until `--seconds` pass (or forever).
+/// Runs until `--seconds` pass (or forever), or until Ctrl-C / SIGTERM: then the caller
+/// shuts down gracefully.
 pub async fn serve_for(args: &Args) {
-    if args.seconds == 0 {
-        std::future::pending::<()>().await
-    } else {
-        ringloop::time::sleep(std::time::Duration::from_secs(args.seconds)).await
+    use ringloop::future::{race, Either};
+    use ringloop::signal::{signal, SignalKind};
+    let duration = async {
+        if args.seconds == 0 {
+            std::future::pending::<()>().await
+        } else {
+            ringloop::time::sleep(std::time::Duration::from_secs(args.seconds)).await
+        }
+    };
+    let stop = async {
+        let (Ok(mut int), Ok(mut term)) =
+            (signal(SignalKind::INTERRUPT), signal(SignalKind::TERMINATE))
+        else {
+            return std::future::pending().await;
+        };
+        race(int.recv(), term.recv()).await
+    };
+    if let Either::Right(_) = race(duration, stop).await {
+        println!("signal received: shutting down");
     }
 }
