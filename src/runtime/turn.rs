@@ -48,7 +48,7 @@ pub(super) fn run_until_complete<F: Future>(
     loop {
         if main.woken.swap(false, Ordering::SeqCst) {
             ctx.coop_budget.set(COOP_BUDGET);
-            let started = Instant::now();
+            let started = crate::sys::coarse_now();
             let polled = future.as_mut().poll(&mut cx);
             record_poll(ctx, started, None);
             if let Poll::Ready(value) = polled {
@@ -109,7 +109,7 @@ fn run_soon_callbacks(ctx: &Context) {
 }
 
 fn run_callback(ctx: &Context, callback: impl FnOnce()) {
-    let started = Instant::now();
+    let started = crate::sys::coarse_now();
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
         let message = panic
             .downcast_ref::<&str>()
@@ -133,14 +133,16 @@ fn run_ready_tasks(ctx: &Context, limit: u32) {
 fn run_task(ctx: &Context, task: Task) {
     bump(&ctx.counters.tasks_polled);
     ctx.coop_budget.set(COOP_BUDGET);
+    let started = crate::sys::coarse_now();
     let site = task.spawn_site();
-    let started = Instant::now();
     task.run();
     record_poll(ctx, started, Some(site));
 }
 
-fn record_poll(ctx: &Context, started: Instant, site: Option<&'static Location<'static>>) {
-    let took = started.elapsed();
+/// Bookkeeping after a poll. Uses the coarse clock (ms resolution): it runs on every poll,
+/// and a stall is measured in tens of milliseconds.
+fn record_poll(ctx: &Context, started: Duration, site: Option<&'static Location<'static>>) {
+    let took = crate::sys::coarse_now().saturating_sub(started);
     if took > ctx.counters.longest_poll.get() {
         ctx.counters.longest_poll.set(took);
     }

@@ -158,3 +158,15 @@ pub(crate) fn zeroed_statx() -> libc::statx {
     // SAFETY: statx is plain old data; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
 }
+
+/// A cheap monotonic clock (`CLOCK_MONOTONIC_COARSE`: a few ns per read, millisecond
+/// resolution) for per-poll bookkeeping where `Instant::now()` would dominate the cost.
+pub(crate) fn coarse_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the live timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// A runnable task, type-erased for the run queues.
 pub(crate) type Task = Arc<dyn Runnable>;
@@ -70,6 +70,13 @@ impl<F: Future + 'static> TaskCell<F> {
     /// Marks a fresh task scheduled; the caller queues it.
     pub(crate) fn mark_scheduled(&self) -> bool {
         self.state.try_schedule()
+    }
+
+    /// Schedules through a borrowed reference, cloning only when it must be queued.
+    pub(crate) fn wake_ref(self: &Arc<Self>) {
+        if self.state.load() & (super::state::SCHEDULED | COMPLETE) == 0 {
+            self.clone().schedule();
+        }
     }
 
     /// Puts the task on a run queue unless it is already on one.
@@ -139,7 +146,7 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
             })));
             return;
         }
-        let waker = Waker::from(self.clone());
+        let waker = super::waker::borrowed(&self);
         let mut cx = Context::from_waker(&waker);
         // SAFETY: only the loop thread touches the future, and not re-entrantly.
         let slot = unsafe { &mut *self.future.get() };
@@ -179,18 +186,6 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
 
     fn shared(&self) -> &Arc<Shared> {
         &self.shared
-    }
-}
-
-impl<F: Future + 'static> Wake for TaskCell<F> {
-    fn wake(self: Arc<Self>) {
-        self.schedule();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.state.load() & (super::state::SCHEDULED | COMPLETE) == 0 {
-            self.clone().schedule();
-        }
     }
 }
 

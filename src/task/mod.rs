@@ -3,5 +3,6 @@
 pub(crate) mod cell;
 pub(crate) mod join;
 pub(crate) mod state;
+mod waker;
 
 pub use join::{JoinError, JoinHandle};

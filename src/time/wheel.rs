@@ -51,6 +51,9 @@ pub(crate) struct Wheel<T> {
     entries: Vec<Entry<T>>,
     free: Vec<u32>,
     heads: Vec<u32>,
+    /// Lists are FIFO: timers due in the same turn fire in deadline order, and timers with
+    /// the same deadline in the order they were armed.
+    tails: Vec<u32>,
     occupied: [u64; LEVELS],
     /// The tick up to which every due entry has been moved to the expired list.
     elapsed: u64,
@@ -75,6 +78,7 @@ impl<T> Wheel<T> {
             entries: Vec::new(),
             free: Vec::new(),
             heads: vec![NIL; LEVELS * SLOTS + 1],
+            tails: vec![NIL; LEVELS * SLOTS + 1],
             occupied: [0; LEVELS],
             elapsed: 0,
             armed: 0,
@@ -230,6 +234,7 @@ impl<T> Wheel<T> {
         let list = (level * SLOTS + slot) as u16;
         let mut index = self.heads[list as usize];
         self.heads[list as usize] = NIL;
+        self.tails[list as usize] = NIL;
         self.occupied[level] &= !(1u64 << slot);
         while index != NIL {
             let next = self.entries[index as usize].next;
@@ -262,15 +267,17 @@ impl<T> Wheel<T> {
             self.occupied[level] |= 1u64 << slot;
             (level * SLOTS + slot) as u16
         };
-        let head = self.heads[list as usize];
+        let tail = self.tails[list as usize];
         let entry = &mut self.entries[index as usize];
         entry.place = Place::Linked(list);
-        entry.prev = NIL;
-        entry.next = head;
-        if head != NIL {
-            self.entries[head as usize].prev = index;
+        entry.prev = tail;
+        entry.next = NIL;
+        if tail != NIL {
+            self.entries[tail as usize].next = index;
+        } else {
+            self.heads[list as usize] = index;
         }
-        self.heads[list as usize] = index;
+        self.tails[list as usize] = index;
     }
 
     fn unlink(&mut self, index: u32) {
@@ -290,6 +297,8 @@ impl<T> Wheel<T> {
         }
         if next != NIL {
             self.entries[next as usize].prev = prev;
+        } else {
+            self.tails[list as usize] = prev;
         }
         let e = &mut self.entries[index as usize];
         e.prev = NIL;

@@ -2,13 +2,38 @@ use super::*;
 use proptest::prelude::*;
 
 fn fire_all(wheel: &mut Wheel<u32>) -> Vec<u32> {
+    let mut out = fire_in_order(wheel);
+    out.sort_unstable();
+    out
+}
+
+/// Fired payloads in the order the wheel hands them out.
+fn fire_in_order(wheel: &mut Wheel<u32>) -> Vec<u32> {
     let mut out = Vec::new();
     while let Some((key, payload)) = wheel.pop_expired() {
         out.push(payload.expect("payload present"));
         assert!(!wheel.contains(key), "a fired timer's key goes stale");
     }
-    out.sort_unstable();
     out
+}
+
+#[test]
+fn timers_due_together_fire_in_deadline_then_arming_order() {
+    let mut wheel = Wheel::new();
+    // Armed out of order, some sharing a deadline, across levels.
+    for (id, deadline) in [
+        (0u32, 300u64),
+        (1, 5),
+        (2, 70),
+        (3, 5),
+        (4, 4100),
+        (5, 70),
+        (6, 1),
+    ] {
+        wheel.insert(deadline, id);
+    }
+    wheel.advance(10_000);
+    assert_eq!(fire_in_order(&mut wheel), [6, 1, 3, 2, 5, 0, 4]);
 }
 
 #[test]
@@ -184,7 +209,11 @@ proptest! {
                         prop_assert!(model.iter().all(|m| m.is_none()));
                     }
                     wheel.advance(now);
-                    let fired = fire_all(&mut wheel);
+                    let in_order = fire_in_order(&mut wheel);
+                    let deadlines: Vec<u64> = in_order.iter().map(|id| model[*id as usize].expect("armed")).collect();
+                    prop_assert!(deadlines.windows(2).all(|w| w[0] <= w[1]), "fired out of deadline order: {:?}", deadlines);
+                    let mut fired = in_order;
+                    fired.sort_unstable();
                     let mut expected: Vec<u32> = model.iter().enumerate()
                         .filter(|(_, d)| d.is_some_and(|d| d <= now))
                         .map(|(i, _)| i as u32).collect();

@@ -1,0 +1,354 @@
+//! `cargo bench`: ringloop against tokio (current_thread) and monoio, measured in the same
+//! run, each loop on one pinned core. Every row prints ringloop's figure, the peers', and
+//! the ratios (ringloop ÷ peer: below 1.0 means ringloop is faster or smaller).
+//!
+//! `BENCH_SCALE=0.1 cargo bench` runs a tenth of the work (a quick smoke run).
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+fn scale() -> f64 {
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0)
+}
+
+fn scaled(n: usize) -> usize {
+    ((n as f64 * scale()) as usize).max(1)
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads the live set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Polls a future once (registering it) without awaiting it.
+async fn poll_once<F: Future + ?Sized>(mut f: Pin<&mut F>) {
+    poll_fn(|cx| {
+        let _ = f.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await
+}
+
+#[derive(Clone, Copy)]
+enum Peer {
+    Ringloop,
+    Tokio,
+    Monoio,
+}
+
+const PEERS: [Peer; 3] = [Peer::Ringloop, Peer::Tokio, Peer::Monoio];
+
+fn on<T>(peer: Peer, fut: impl Future<Output = T> + 'static) -> T {
+    match peer {
+        Peer::Ringloop => ringloop::Runtime::new().unwrap().block_on(fut).unwrap(),
+        Peer::Tokio => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(tokio::task::LocalSet::new().run_until(fut)),
+        Peer::Monoio => monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(fut),
+    }
+}
+
+/// ns per task: spawn + join, in batches of 1024.
+fn spawn_join(peer: Peer) -> f64 {
+    let total = scaled(1_000_000);
+    on(peer, async move {
+        let start = Instant::now();
+        let mut done = 0;
+        while done < total {
+            let batch = 1024.min(total - done);
+            match peer {
+                Peer::Ringloop => {
+                    let hs: Vec<_> = (0..batch)
+                        .map(|i| ringloop::spawn(async move { i }))
+                        .collect();
+                    for h in hs {
+                        std::hint::black_box(h.await.unwrap());
+                    }
+                }
+                Peer::Tokio => {
+                    let hs: Vec<_> = (0..batch)
+                        .map(|i| tokio::task::spawn_local(async move { i }))
+                        .collect();
+                    for h in hs {
+                        std::hint::black_box(h.await.unwrap());
+                    }
+                }
+                Peer::Monoio => {
+                    let hs: Vec<_> = (0..batch)
+                        .map(|i| monoio::spawn(async move { i }))
+                        .collect();
+                    for h in hs {
+                        std::hint::black_box(h.await);
+                    }
+                }
+            }
+            done += batch;
+        }
+        start.elapsed().as_nanos() as f64 / total as f64
+    })
+}
+
+fn sleep_future(peer: Peer, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
+    match peer {
+        Peer::Ringloop => Box::pin(ringloop::time::sleep(d)),
+        Peer::Tokio => Box::pin(tokio::time::sleep(d)),
+        Peer::Monoio => Box::pin(monoio::time::sleep(d)),
+    }
+}
+
+/// ns per timer insert + cancel with `live` other timers armed.
+fn timer_insert_cancel(peer: Peer, live: usize) -> f64 {
+    let ops = scaled(1_000_000);
+    let live = scaled(live);
+    on(peer, async move {
+        let mut background: Vec<_> = (0..live)
+            .map(|i| sleep_future(peer, Duration::from_secs(3600 + i as u64 % 1000)))
+            .collect();
+        for s in &mut background {
+            poll_once(s.as_mut()).await;
+        }
+        let start = Instant::now();
+        for i in 0..ops {
+            let mut s = sleep_future(peer, Duration::from_millis(10_000 + (i % 5000) as u64));
+            poll_once(s.as_mut()).await;
+            drop(s);
+        }
+        let ns = start.elapsed().as_nanos() as f64 / ops as f64;
+        drop(background);
+        ns
+    })
+}
+
+/// µs for a thread -> loop -> thread ping-pong, halved: one cross-thread wake.
+fn wake_latency(peer: Peer) -> f64 {
+    let rounds = scaled(20_000);
+    let (to_loop_tx, to_loop_rx) = std::sync::mpsc::channel::<()>();
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<()>();
+    let waker_slot = std::sync::Arc::new(std::sync::Mutex::new(None::<std::task::Waker>));
+    let slot = waker_slot.clone();
+    let pinger = std::thread::spawn(move || {
+        pin_to_cpu(1);
+        let start = Instant::now();
+        for _ in 0..rounds {
+            to_loop_tx.send(()).unwrap();
+            if let Some(w) = slot.lock().unwrap().take() {
+                w.wake();
+            }
+            back_rx.recv().unwrap();
+        }
+        start.elapsed()
+    });
+    on(peer, async move {
+        for _ in 0..rounds {
+            poll_fn(|cx| {
+                *waker_slot.lock().unwrap() = Some(cx.waker().clone());
+                if to_loop_rx.try_recv().is_ok() {
+                    waker_slot.lock().unwrap().take();
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            back_tx.send(()).unwrap();
+        }
+    });
+    pinger.join().unwrap().as_secs_f64() * 1e6 / rounds as f64 / 2.0
+}
+
+/// (wall seconds, RSS bytes per task) for `n` tasks each sleeping 1 s, in a fresh process.
+fn many_sleeps(peer: Peer) -> (f64, f64) {
+    let n = scaled(1_000_000);
+    let name = match peer {
+        Peer::Ringloop => "ringloop",
+        Peer::Tokio => "tokio",
+        Peer::Monoio => "monoio",
+    };
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--child-sleeps", name, &n.to_string()])
+        .output()
+        .expect("child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+    (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
+}
+
+fn child_sleeps(peer: Peer, n: usize) {
+    pin_to_cpu(0);
+    let before = rss_bytes();
+    let (wall, peak) = on(peer, async move {
+        let start = Instant::now();
+        let peak = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let handles: Vec<Pin<Box<dyn Future<Output = ()>>>> = (0..n)
+            .map(|_| -> Pin<Box<dyn Future<Output = ()>>> {
+                match peer {
+                    Peer::Ringloop => {
+                        let h = ringloop::spawn(ringloop::time::sleep(Duration::from_secs(1)));
+                        Box::pin(async move { h.await.unwrap() })
+                    }
+                    Peer::Tokio => {
+                        let h =
+                            tokio::task::spawn_local(tokio::time::sleep(Duration::from_secs(1)));
+                        Box::pin(async move { h.await.unwrap() })
+                    }
+                    Peer::Monoio => {
+                        let h = monoio::spawn(monoio::time::sleep(Duration::from_secs(1)));
+                        Box::pin(h)
+                    }
+                }
+            })
+            .collect();
+        // Let every task start sleeping, then measure the memory they hold.
+        sleep_future(peer, Duration::from_millis(500)).await;
+        peak.set(rss_bytes());
+        for h in handles {
+            h.await;
+        }
+        (start.elapsed().as_secs_f64(), peak.get())
+    });
+    // The join futures themselves (one Box each) are the harness's, not the runtime's.
+    let harness_bytes = (n * 16) as f64;
+    println!(
+        "{wall} {}",
+        (peak.saturating_sub(before) as f64 - harness_bytes) / n as f64
+    );
+}
+
+struct Row {
+    name: String,
+    unit: &'static str,
+    values: [f64; 3],
+    target: Option<&'static str>,
+}
+
+fn print(rows: &[Row]) {
+    println!(
+        "\n{:<44} {:>10} {:>10} {:>10} {:>9} {:>9}  target",
+        "benchmark", "ringloop", "tokio", "monoio", "÷tokio", "÷monoio"
+    );
+    for r in rows {
+        let [ours, tokio, monoio] = r.values;
+        println!(
+            "{:<44} {:>10.2} {:>10.2} {:>10.2} {:>9.2} {:>9.2}  {}",
+            format!("{} ({})", r.name, r.unit),
+            ours,
+            tokio,
+            monoio,
+            ours / tokio,
+            ours / monoio,
+            r.target.unwrap_or("")
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child-sleeps") {
+        let peer = match args[2].as_str() {
+            "ringloop" => Peer::Ringloop,
+            "tokio" => Peer::Tokio,
+            _ => Peer::Monoio,
+        };
+        child_sleeps(peer, args[3].parse().unwrap());
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    pin_to_cpu(0);
+    println!(
+        "ringloop benchmarks: one loop pinned to CPU 0, peers in the same run (BENCH_SCALE={})",
+        scale()
+    );
+    let mut rows = Vec::new();
+    rows.push(Row {
+        name: format!("spawn + join, {} tasks", scaled(1_000_000)),
+        unit: "ns/task",
+        values: PEERS.map(spawn_join),
+        target: Some("≤ 50 ns"),
+    });
+    for live in [4_096, 65_536, 1_000_000] {
+        rows.push(Row {
+            name: format!("timer insert+cancel, {} live", scaled(live)),
+            unit: "ns/op",
+            values: PEERS.map(|p| timer_insert_cancel(p, live)),
+            target: Some("≤ 35 ns, flat"),
+        });
+    }
+    rows.push(Row {
+        name: "cross-thread wake".into(),
+        unit: "µs",
+        values: PEERS.map(wake_latency),
+        target: None,
+    });
+    let sleeps = PEERS.map(many_sleeps);
+    let n = scaled(1_000_000);
+    rows.push(Row {
+        name: format!("{n} tasks sleeping 1 s: wall"),
+        unit: "s",
+        values: sleeps.map(|s| s.0),
+        target: Some("≤ 1.2 s"),
+    });
+    rows.push(Row {
+        name: format!("{n} tasks sleeping 1 s: RSS/task"),
+        unit: "bytes",
+        values: sleeps.map(|s| s.1),
+        target: Some("≤ 256 B"),
+    });
+    print(&rows);
+
+    let nops = scaled(1_000_000);
+    let rt = ringloop::Runtime::new().unwrap();
+    let secs = rt
+        .block_on(async move {
+            let start = Instant::now();
+            let workers: Vec<_> = (0..256)
+                .map(|_| {
+                    ringloop::spawn(async move {
+                        for _ in 0..nops / 256 {
+                            ringloop::nop().await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.await.unwrap();
+            }
+            start.elapsed().as_secs_f64()
+        })
+        .unwrap();
+    let stats = rt.stats();
+    println!(
+        "\nring round trip ({}): {:.2} M nops/s, 256 in flight, {:.1} completions per kernel call (no peer has a nop op)",
+        rt.backend(),
+        (nops / 256 * 256) as f64 / secs / 1e6,
+        stats.completions_per_wait()
+    );
+}
