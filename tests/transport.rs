@@ -498,3 +498,29 @@ both_backends! {
         }).unwrap();
     }
 }
+
+both_backends! {
+    /// Dropping a runtime with live connections frees their protocols (no Rc cycle leak).
+    fn dropping_the_runtime_frees_live_connections(backend) {
+        let dropped = Rc::new(RefCell::new(0));
+        struct Holder { transport: Option<Transport>, dropped: Rc<RefCell<u32>> }
+        impl Protocol for Holder {
+            fn connection_made(&mut self, t: &Transport) { self.transport = Some(t.clone()); }
+        }
+        impl Drop for Holder {
+            fn drop(&mut self) { *self.dropped.borrow_mut() += 1; }
+        }
+        let rt = runtime(backend);
+        let d2 = dropped.clone();
+        let client = rt.block_on(async move {
+            let server = create_server(move || Holder { transport: None, dropped: d2.clone() }, "127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+            while server.connection_count() == 0 { sleep(Duration::from_millis(1)).await; }
+            sleep(Duration::from_millis(5)).await;
+            client
+        }).unwrap();
+        drop(rt);
+        assert_eq!(*dropped.borrow(), 1, "the live connection's protocol was freed with the runtime");
+        drop(client);
+    }
+}

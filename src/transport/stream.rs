@@ -279,7 +279,31 @@ pub(crate) fn start(
     transport
 }
 
+/// Breaks the transport <-> protocol cycle (the protocol usually holds a transport clone)
+/// however the connection task ends: normally, or dropped mid-flight because the runtime
+/// shut down. Without it a runtime dropped with live connections would leak them.
+struct Teardown(Transport);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let inner = &self.0.inner;
+        if let Ok(mut sink) = inner.sink.try_borrow_mut() {
+            sink.take();
+        }
+        if let Ok(mut fd) = inner.fd.try_borrow_mut() {
+            fd.take();
+        }
+        if let Ok(mut state) = inner.state.try_borrow_mut() {
+            state.finished = true;
+            state.closing = true;
+            state.chunks.clear();
+        }
+        inner.changed.notify();
+    }
+}
+
 async fn run(transport: Transport, on_done: Option<Box<dyn FnOnce()>>) {
+    let teardown = Teardown(transport.clone());
     let sink = transport
         .inner
         .sink
@@ -309,10 +333,8 @@ async fn run(transport: Transport, on_done: Option<Box<dyn FnOnce()>>) {
     transport.deliver_edges();
     until_free(&*sink).await;
     sink.connection_lost(error);
-    // Break the transport <-> protocol cycle: the protocol usually holds a transport clone.
-    transport.inner.sink.borrow_mut().take();
-    transport.inner.state.borrow_mut().finished = true;
-    transport.inner.changed.notify();
+    drop(sink);
+    drop(teardown);
     if let Some(done) = on_done {
         done();
     }

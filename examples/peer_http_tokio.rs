@@ -1,0 +1,58 @@
+//! The benchmark peer for `http_hello`: the same tiny HTTP/1.1 keep-alive server on tokio's
+//! current_thread runtime (a dev-dependency; used by `benches/http_cpu.sh`).
+//!
+//! ```text
+//! cargo run --release --example peer_http_tokio -- --port 8081
+//! ```
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nServer: ringloop\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let port: u16 = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8081);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!("peer_http_tokio: tokio current_thread, listening on 127.0.0.1:{port}");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut pending: Vec<u8> = Vec::new();
+                let mut out = Vec::new();
+                loop {
+                    let n = match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    let mut consumed = 0;
+                    while let Some(end) = pending[consumed..]
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                    {
+                        consumed += end + 4;
+                        out.extend_from_slice(OK);
+                    }
+                    pending.drain(..consumed);
+                    if !out.is_empty() {
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        out.clear();
+                    }
+                }
+            });
+        }
+    })
+}
