@@ -5,9 +5,11 @@
 //! cargo run --release --example peer_http_tokio -- --port 8081
 //! ```
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+#[path = "common/http.rs"]
+mod http;
 
-const OK: &[u8] = b"HTTP/1.1 200 OK\r\nServer: ringloop\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+use http::{parse, Parsed, BAD, OK};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -37,12 +39,24 @@ fn main() -> std::io::Result<()> {
                     };
                     pending.extend_from_slice(&buf[..n]);
                     let mut consumed = 0;
-                    while let Some(end) = pending[consumed..]
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                    {
-                        consumed += end + 4;
-                        out.extend_from_slice(OK);
+                    let mut close = false;
+                    loop {
+                        match parse(&pending[consumed..]) {
+                            Parsed::Request(len, wants_close) => {
+                                consumed += len;
+                                out.extend_from_slice(OK);
+                                if wants_close {
+                                    close = true;
+                                    break;
+                                }
+                            }
+                            Parsed::Incomplete => break,
+                            Parsed::Malformed => {
+                                out.extend_from_slice(BAD);
+                                close = true;
+                                break;
+                            }
+                        }
                     }
                     pending.drain(..consumed);
                     if !out.is_empty() {
@@ -50,6 +64,9 @@ fn main() -> std::io::Result<()> {
                             return;
                         }
                         out.clear();
+                    }
+                    if close {
+                        return;
                     }
                 }
             });
