@@ -89,7 +89,7 @@ both_backends! {
         }).unwrap();
         assert_eq!(rt.live_ops(), 0);
         drop(rt);
-        assert_eq!(fd_count(), before);
+        assert_eq!(fd_count(), before, "descriptors leaked: {:#?}", fd_listing());
     }
 }
 

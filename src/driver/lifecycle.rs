@@ -37,13 +37,27 @@ pub(crate) fn io_to_raw(res: &io::Result<u32>) -> RawResult {
 pub(crate) trait Orphan {
     /// Frees whatever the late result created (an accepted or opened fd) and the op's buffers.
     fn release(self: Box<Self>, res: RawResult);
+    /// A multishot op's item that nobody will consume (an accepted fd to close).
+    fn release_item(&mut self, res: RawResult, flags: u32) {
+        let _ = (res, flags);
+    }
 }
 
 enum State {
-    Vacant { next_free: u32 },
+    Vacant {
+        next_free: u32,
+    },
     Waiting(Option<Waker>),
     Completed(RawResult),
     Orphaned(Box<dyn Orphan>),
+    /// A multishot op: completions queue up until the final one (no `F_MORE`).
+    Stream {
+        items: std::collections::VecDeque<(RawResult, u32)>,
+        waker: Option<Waker>,
+        ended: bool,
+    },
+    /// A multishot op whose future is gone; items are released as they arrive.
+    OrphanedStream(Box<dyn Orphan>),
 }
 
 struct Slot {
@@ -56,6 +70,14 @@ pub(crate) enum Event<'a, 'b> {
     Poll(&'a mut Context<'b>),
     Complete(RawResult),
     Drop(Box<dyn Orphan>),
+    /// A multishot completion; `more` is the CQE's `F_MORE`.
+    Item {
+        res: RawResult,
+        flags: u32,
+        more: bool,
+    },
+    /// Take the next multishot item.
+    PollItem(&'a mut Context<'b>),
 }
 
 /// The side effect the caller must perform after a transition.
@@ -72,6 +94,13 @@ pub(crate) enum Action {
     Release(Box<dyn Orphan>, RawResult),
     /// The key names no live slot (a late completion for a reused slot).
     Stale,
+    /// The next multishot item.
+    Item(RawResult, u32),
+    /// The multishot op is over (its final item was consumed); the slot is free.
+    Ended,
+    /// A multishot item arrived for an orphaned stream and was released to its owner; the
+    /// caller recycles any provided buffer the CQE carried.
+    Released,
 }
 
 const NO_FREE: u32 = u32::MAX;
@@ -110,6 +139,29 @@ impl OpSlab {
             .iter()
             .filter(|s| matches!(s.state, State::Orphaned(_)))
             .count()
+    }
+
+    /// Whether `key` names a live multishot slot (its CQEs are items, not completions).
+    pub(crate) fn is_stream(&self, key: OpKey) -> bool {
+        self.slots.get(key.index as usize).is_some_and(|s| {
+            s.generation == key.generation
+                && matches!(s.state, State::Stream { .. } | State::OrphanedStream(_))
+        })
+    }
+
+    /// Takes a slot for a newly submitted multishot op.
+    pub(crate) fn insert_stream(&mut self, waker: Option<Waker>) -> OpKey {
+        let key = self.insert(waker);
+        let slot = &mut self.slots[key.index as usize];
+        let State::Waiting(waker) = std::mem::replace(&mut slot.state, State::Completed(0)) else {
+            unreachable!("insert leaves the slot waiting")
+        };
+        slot.state = State::Stream {
+            items: std::collections::VecDeque::new(),
+            waker,
+            ended: false,
+        };
+        key
     }
 
     /// Takes a slot for a newly submitted op.
@@ -186,9 +238,69 @@ impl OpSlab {
                 self.free(key.index);
                 Action::Release(data, res)
             }
+            (
+                State::Stream {
+                    items,
+                    waker,
+                    ended,
+                },
+                Event::Item { res, flags, more },
+            ) => {
+                items.push_back((res, flags));
+                *ended |= !more;
+                waker.take().map_or(Action::None, Action::Wake)
+            }
+            (
+                State::Stream {
+                    items,
+                    waker,
+                    ended,
+                },
+                Event::PollItem(cx),
+            ) => {
+                if let Some((res, flags)) = items.pop_front() {
+                    return Action::Item(res, flags);
+                }
+                if *ended {
+                    self.free(key.index);
+                    return Action::Ended;
+                }
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Action::Pending
+            }
+            (State::Stream { ended, .. }, Event::Drop(data)) => {
+                // Unconsumed items were drained by the dropping future (it knows their type).
+                if *ended {
+                    self.free(key.index);
+                    Action::Release(data, 0)
+                } else {
+                    slot.state = State::OrphanedStream(data);
+                    Action::Cancel
+                }
+            }
+            (State::OrphanedStream(data), Event::Item { res, flags, more }) => {
+                data.release_item(res, flags);
+                if !more {
+                    let State::OrphanedStream(data) =
+                        std::mem::replace(&mut slot.state, State::Completed(0))
+                    else {
+                        unreachable!("matched OrphanedStream above")
+                    };
+                    self.free(key.index);
+                    drop(data);
+                }
+                Action::Released
+            }
             // A second completion for a single-shot op, or a poll after the future was dropped:
             // both are driver bugs; ignoring them keeps the loop alive.
-            (State::Completed(_), Event::Complete(_)) | (State::Orphaned(_), _) => Action::None,
+            (State::Completed(_), Event::Complete(_) | Event::Item { .. } | Event::PollItem(_))
+            | (State::Orphaned(_), _)
+            | (State::Waiting(_), Event::Item { .. } | Event::PollItem(_))
+            | (State::Stream { .. }, Event::Poll(_) | Event::Complete(_))
+            | (State::OrphanedStream(_), _) => Action::None,
             (State::Vacant { .. }, _) => Action::Stale,
         }
     }

@@ -196,3 +196,131 @@ proptest! {
         prop_assert_eq!(slab.drain_orphans().len(), orphans);
     }
 }
+
+/// Counts released multishot items, for the stream tests.
+struct ItemRecorder(Rc<RefCell<Vec<RawResult>>>);
+impl Orphan for ItemRecorder {
+    fn release(self: Box<Self>, _res: RawResult) {}
+    fn release_item(&mut self, res: RawResult, _flags: u32) {
+        self.0.borrow_mut().push(res);
+    }
+}
+
+fn poll_item(slab: &mut OpSlab, key: OpKey, waker: &Waker) -> Action {
+    let mut cx = Context::from_waker(waker);
+    slab.transition(key, Event::PollItem(&mut cx))
+}
+
+#[test]
+fn stream_items_arrive_in_order_and_end() {
+    let mut slab = OpSlab::new();
+    let (count, waker) = counting_waker();
+    let key = slab.insert_stream(None);
+    assert!(slab.is_stream(key));
+    assert!(matches!(poll_item(&mut slab, key, &waker), Action::Pending));
+    for (i, more) in [(1, true), (2, true), (3, false)] {
+        if let Action::Wake(w) = slab.transition(
+            key,
+            Event::Item {
+                res: i,
+                flags: 0,
+                more,
+            },
+        ) {
+            w.wake();
+        }
+    }
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "woken once; items queue up"
+    );
+    for expected in [1, 2, 3] {
+        assert!(matches!(poll_item(&mut slab, key, &waker), Action::Item(r, _) if r == expected));
+    }
+    assert!(matches!(poll_item(&mut slab, key, &waker), Action::Ended));
+    assert_eq!(slab.live(), 0);
+    assert!(matches!(
+        slab.transition(
+            key,
+            Event::Item {
+                res: 9,
+                flags: 0,
+                more: false
+            }
+        ),
+        Action::Stale
+    ));
+}
+
+#[test]
+fn dropped_stream_releases_late_items_until_the_final_one() {
+    let mut slab = OpSlab::new();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let key = slab.insert_stream(None);
+    slab.transition(
+        key,
+        Event::Item {
+            res: 10,
+            flags: 0,
+            more: true,
+        },
+    );
+    // The future drains what is queued itself, then hands its data to the slot.
+    let (_, waker) = counting_waker();
+    assert!(matches!(
+        poll_item(&mut slab, key, &waker),
+        Action::Item(10, _)
+    ));
+    assert!(matches!(
+        slab.transition(key, Event::Drop(Box::new(ItemRecorder(released.clone())))),
+        Action::Cancel
+    ));
+    assert!(matches!(
+        slab.transition(
+            key,
+            Event::Item {
+                res: 11,
+                flags: 7,
+                more: true
+            }
+        ),
+        Action::Released
+    ));
+    assert_eq!(slab.live(), 1, "still waiting for the final completion");
+    assert!(matches!(
+        slab.transition(
+            key,
+            Event::Item {
+                res: -libc::ECANCELED,
+                flags: 0,
+                more: false
+            }
+        ),
+        Action::Released
+    ));
+    assert_eq!(*released.borrow(), vec![11, -libc::ECANCELED]);
+    assert_eq!(slab.live(), 0);
+}
+
+#[test]
+fn dropping_an_ended_stream_frees_at_once() {
+    let mut slab = OpSlab::new();
+    let key = slab.insert_stream(None);
+    slab.transition(
+        key,
+        Event::Item {
+            res: -libc::ENOBUFS,
+            flags: 0,
+            more: false,
+        },
+    );
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let (_, waker) = counting_waker();
+    assert!(matches!(poll_item(&mut slab, key, &waker), Action::Item(r, _) if r == -libc::ENOBUFS));
+    assert!(matches!(
+        slab.transition(key, Event::Drop(Box::new(Recorder(released.clone())))),
+        Action::Release(_, 0)
+    ));
+    assert_eq!(slab.live(), 0);
+}

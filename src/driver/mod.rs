@@ -148,6 +148,8 @@ impl fmt::Display for Backend {
 }
 
 /// The backend in use: static dispatch over the two drivers.
+// One per runtime, so its size does not matter; boxing would put a pointer hop on every op.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     Uring(uring::UringDriver),
     Epoll(epoll::EpollDriver),
@@ -268,6 +270,49 @@ impl Driver {
     pub(crate) fn forget_registration(&mut self, registration: u32) {
         if let Driver::Epoll(d) = self {
             d.deregister(registration, None);
+        }
+    }
+
+    /// The provided-buffer group for multishot receives (io_uring on 6.0+ only).
+    pub(crate) fn provided_group(&self) -> Option<u16> {
+        match self {
+            Driver::Uring(d) => d.provided_group(),
+            Driver::Epoll(_) => None,
+        }
+    }
+
+    /// Submits a multishot op (io_uring only).
+    pub(crate) fn start_stream(
+        &mut self,
+        entry: io_uring::squeue::Entry,
+        cx: &mut Context<'_>,
+    ) -> Option<OpKey> {
+        match self {
+            Driver::Uring(d) => Some(d.start_stream(entry, cx)),
+            Driver::Epoll(_) => None,
+        }
+    }
+
+    pub(crate) fn poll_item(
+        &mut self,
+        key: OpKey,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(RawResult, u32)>> {
+        match self {
+            Driver::Uring(d) => d.poll_item(key, cx),
+            Driver::Epoll(_) => Poll::Ready(None),
+        }
+    }
+
+    pub(crate) fn take_provided(&mut self, flags: u32, len: usize, out: &mut Vec<u8>) {
+        if let Driver::Uring(d) = self {
+            d.take_provided(flags, len, out);
+        }
+    }
+
+    pub(crate) fn recycle_provided(&mut self, flags: u32) {
+        if let Driver::Uring(d) = self {
+            d.recycle_provided(flags);
         }
     }
 

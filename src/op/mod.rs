@@ -9,6 +9,7 @@ pub(crate) mod close;
 pub(crate) mod connect;
 pub(crate) mod fsync;
 pub(crate) mod mkdir;
+pub(crate) mod multishot;
 pub(crate) mod nop;
 pub(crate) mod open;
 pub(crate) mod poll;

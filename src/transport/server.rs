@@ -6,6 +6,7 @@ use super::stream::{start, Transport};
 use super::{BufferedProtocol, Protocol};
 use crate::driver::shared_fd::{FdKind, SharedFd};
 use crate::net::{BindOptions, TcpListener, UnixListener};
+use crate::op::multishot::OpStream;
 use crate::task::JoinHandle;
 use slab::Slab;
 use std::cell::{Cell, RefCell};
@@ -152,8 +153,27 @@ async fn accept_loop(
     const MAX_BACKOFF: Duration = Duration::from_secs(1);
     let mut backoff = MIN_BACKOFF;
     let mut logged = false;
+    let listen_fd = listener.shared_fd();
+    // io_uring: one multishot accept yields many connections; elsewhere, one accept each.
+    let mut multishot: Option<OpStream> = None;
+    let mut multishot_available = true;
     loop {
-        match listener.accept().await {
+        if multishot.is_none() && multishot_available {
+            multishot = OpStream::accept(&listen_fd).await;
+            multishot_available = multishot.is_some();
+        }
+        let accepted = match multishot.as_mut() {
+            Some(stream) => match stream.next_accept().await {
+                Some(result) => result,
+                None => {
+                    // The kernel ended the multishot (after an error, say): re-arm.
+                    multishot = None;
+                    continue;
+                }
+            },
+            None => listener.accept().await,
+        };
+        match accepted {
             Ok(fd) => {
                 backoff = MIN_BACKOFF;
                 logged = false;

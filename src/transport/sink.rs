@@ -14,6 +14,11 @@ pub(crate) trait ProtocolSink {
     /// Whether the protocol is borrowed elsewhere (e.g. held across an `.await` by user
     /// code); callbacks wait for it instead of panicking.
     fn busy(&self) -> bool;
+    /// Whether the protocol lends the buffers reads go into (then multishot receive into
+    /// the loop's provided buffers is not used).
+    fn lends_buffers(&self) -> bool {
+        false
+    }
     fn connection_made(&self, transport: &Transport);
     /// A buffer to read into (reusing `spare` where the protocol does not lend one).
     fn read_buffer(&self, spare: Option<Vec<u8>>) -> Vec<u8>;
@@ -70,6 +75,10 @@ impl<P: Protocol> ProtocolSink for Plain<P> {
 pub(crate) struct Buffered<P>(pub(crate) Rc<RefCell<P>>);
 
 impl<P: BufferedProtocol> ProtocolSink for Buffered<P> {
+    fn lends_buffers(&self) -> bool {
+        true
+    }
+
     fn busy(&self) -> bool {
         self.0.try_borrow_mut().is_err()
     }

@@ -2,9 +2,10 @@
 
 use super::flow::{Edge, FlowControl};
 use super::signal::{join2, race, Changed};
-use super::sink::ProtocolSink;
+use super::sink::{ProtocolSink, READ_CHUNK};
 use crate::driver::shared_fd::SharedFd;
 use crate::op;
+use crate::op::multishot::OpStream;
 use crate::sys::socket as sock;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -348,52 +349,138 @@ async fn until_free(sink: &dyn ProtocolSink) {
     }
 }
 
-async fn read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) {
-    let mut spare = None;
-    loop {
-        t.inner
-            .changed
-            .until(|| t.stop_reading() || !t.inner.state.borrow().paused_reading)
-            .await;
-        if t.stop_reading() {
-            return;
+/// What the read side does next.
+enum Flow {
+    /// Keep reading; reuse this buffer if given.
+    Continue(Option<Vec<u8>>),
+    /// Reading is over (EOF handled, closing, or failed).
+    Stop,
+}
+
+/// Waits while reading is paused; `false` once the transport is stopping.
+async fn until_reading(t: &Transport) -> bool {
+    t.inner
+        .changed
+        .until(|| t.stop_reading() || !t.inner.state.borrow().paused_reading)
+        .await;
+    !t.stop_reading()
+}
+
+/// Delivers `n` bytes read into `buf`, holding them while reading is paused.
+async fn deliver(t: &Transport, sink: &dyn ProtocolSink, buf: Vec<u8>, n: usize) -> Flow {
+    if !until_reading(t).await {
+        return Flow::Stop;
+    }
+    until_free(sink).await;
+    let spare = sink.deliver(buf, n);
+    t.deliver_edges();
+    Flow::Continue(spare)
+}
+
+/// The peer closed its side: `eof_received`, then close unless the protocol keeps it open.
+async fn on_eof(t: &Transport, sink: &dyn ProtocolSink) -> Flow {
+    until_free(sink).await;
+    let keep_open = sink.eof_received();
+    t.deliver_edges();
+    if !keep_open {
+        t.close();
+    }
+    Flow::Stop
+}
+
+/// One single-shot read into a buffer of the protocol's (or our) choosing.
+async fn read_once(
+    t: &Transport,
+    fd: &SharedFd,
+    sink: &dyn ProtocolSink,
+    spare: Option<Vec<u8>>,
+) -> Flow {
+    let buf = sink.read_buffer(spare);
+    let read = race(
+        op::recv::recv(fd, buf, 0),
+        t.inner.changed.until(|| t.stop_reading()),
+    )
+    .await;
+    let Ok((res, buf)) = read else {
+        return Flow::Stop;
+    };
+    match res {
+        Ok(0) if buf.capacity() > 0 => on_eof(t, sink).await,
+        Ok(0) => Flow::Continue(Some(buf)),
+        Ok(n) => deliver(t, sink, buf, n).await,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Flow::Continue(Some(buf)),
+        Err(e) => {
+            t.fail(e);
+            Flow::Stop
         }
-        let buf = sink.read_buffer(spare.take());
-        let read = race(
-            op::recv::recv(fd, buf, 0),
+    }
+}
+
+async fn read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) {
+    if !sink.lends_buffers() && multishot_read_loop(t, fd, sink).await {
+        return;
+    }
+    let mut spare = None;
+    while until_reading(t).await {
+        match read_once(t, fd, sink, spare.take()).await {
+            Flow::Continue(buf) => spare = buf,
+            Flow::Stop => return,
+        }
+    }
+}
+
+/// Reads with one multishot recv into the loop's provided buffers (io_uring, Linux 6.0+),
+/// re-armed whenever the kernel ends it. Returns `false`, having read nothing, where
+/// multishot receive is unavailable.
+async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) -> bool {
+    let mut stream = None;
+    let mut data = Some(Vec::with_capacity(READ_CHUNK));
+    loop {
+        if !until_reading(t).await {
+            return true;
+        }
+        if stream.is_none() {
+            match OpStream::recv(fd).await {
+                Some(s) => stream = Some(s),
+                None if data.is_some() => return false,
+                None => return true,
+            }
+        }
+        let mut buf = data.take().unwrap_or_default();
+        buf.clear();
+        let live = stream.as_mut().expect("armed above");
+        let next = race(
+            live.next_data(&mut buf),
             t.inner.changed.until(|| t.stop_reading()),
         )
         .await;
-        let Ok((res, buf)) = read else { return };
-        match res {
-            Ok(0) if buf.capacity() > 0 => {
-                until_free(sink).await;
-                let keep_open = sink.eof_received();
-                t.deliver_edges();
-                if !keep_open {
-                    t.close();
-                }
-                return;
+        let flow = match next {
+            // Stopping: dropping the stream cancels it.
+            Err(()) => Flow::Stop,
+            // The kernel ended the multishot: re-arm it.
+            Ok(None) => {
+                stream = None;
+                Flow::Continue(Some(buf))
             }
-            Ok(0) => spare = Some(buf),
-            Ok(n) => {
-                // Paused while the read was in flight: hold the data until resumed.
-                t.inner
-                    .changed
-                    .until(|| t.stop_reading() || !t.inner.state.borrow().paused_reading)
-                    .await;
-                if t.stop_reading() {
-                    return;
-                }
-                until_free(sink).await;
-                spare = sink.deliver(buf, n);
-                t.deliver_edges();
+            Ok(Some(Ok(0))) => on_eof(t, sink).await,
+            Ok(Some(Ok(n))) => deliver(t, sink, buf, n).await,
+            // Provided buffers ran out (paused connections may hold many): read once into
+            // a buffer of our own, which waits for data instead of spinning, then re-arm.
+            Ok(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                stream = None;
+                read_once(t, fd, sink, Some(buf)).await
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => spare = Some(buf),
-            Err(e) => {
+            Ok(Some(Err(e))) if e.kind() == io::ErrorKind::Interrupted => Flow::Continue(Some(buf)),
+            Ok(Some(Err(e))) => {
                 t.fail(e);
-                return;
+                Flow::Stop
             }
+        };
+        match flow {
+            Flow::Continue(spare) => {
+                data = Some(spare.unwrap_or_else(|| Vec::with_capacity(READ_CHUNK)))
+            }
+            Flow::Stop => return true,
         }
     }
 }

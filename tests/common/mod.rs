@@ -136,3 +136,19 @@ pub fn checksum(data: &[u8]) -> u64 {
         (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+/// What each open descriptor points at, for a failing leak check's message.
+pub fn fd_listing() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            format!("{} -> {target}", e.file_name().to_string_lossy())
+        })
+        .collect();
+    out.sort();
+    out
+}

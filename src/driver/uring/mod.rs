@@ -6,6 +6,7 @@
 //! overflow: the kernel keeps the extra CQEs (`FEAT_NODROP`) and flags the ring; the driver
 //! enters again to flush them, so no completion is lost. `EINTR`/`EBUSY` are retried.
 
+mod buf_ring;
 mod setup;
 
 pub(crate) use setup::{validate_entries, DEFAULT_ENTRIES};
@@ -22,8 +23,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// Provided buffers for multishot receives: count and size.
+const PROVIDED_BUFFERS: u16 = 256;
+const PROVIDED_BUFFER_SIZE: usize = 16 * 1024;
+const PROVIDED_GROUP: u16 = 1;
+
 pub(crate) struct UringDriver {
     ring: IoUring,
+    /// Present when the kernel has multishot recv with provided-buffer rings (6.0+).
+    buf_ring: Option<buf_ring::BufRing>,
     mode: TaskRunMode,
     pub(crate) ops: OpSlab,
     pub(crate) counters: DriverCounters,
@@ -36,8 +44,20 @@ pub(crate) struct UringDriver {
 impl UringDriver {
     pub(crate) fn new(entries: u32, shared: Arc<Shared>) -> io::Result<Self> {
         let (ring, mode) = setup::build_ring(entries)?;
+        let buf_ring = if crate::sys::kernel_version() >= (6, 0) {
+            buf_ring::BufRing::new(
+                &ring,
+                PROVIDED_GROUP,
+                PROVIDED_BUFFERS,
+                PROVIDED_BUFFER_SIZE,
+            )
+            .ok()
+        } else {
+            None
+        };
         Ok(Self {
             ring,
+            buf_ring,
             mode,
             ops: OpSlab::new(),
             counters: DriverCounters::default(),
@@ -48,11 +68,65 @@ impl UringDriver {
     }
 
     pub(crate) fn describe(&self) -> String {
+        let multishot = if self.buf_ring.is_some() {
+            ", multishot recv/accept"
+        } else {
+            ""
+        };
         format!(
-            "io_uring ({:?} task run, {} SQ entries)",
+            "io_uring ({:?} task run, {} SQ entries{multishot})",
             self.mode,
             self.ring.params().sq_entries()
         )
+    }
+
+    /// The provided-buffer group for multishot receives, if the kernel supports them.
+    pub(crate) fn provided_group(&self) -> Option<u16> {
+        self.buf_ring.as_ref().map(|r| r.group())
+    }
+
+    /// Submits a multishot op; its CQEs become items of the returned slot.
+    pub(crate) fn start_stream(&mut self, entry: squeue::Entry, cx: &mut Context<'_>) -> OpKey {
+        let key = self.ops.insert_stream(Some(cx.waker().clone()));
+        self.push(&entry.user_data(key.to_user_data()));
+        self.counters.ops_submitted += 1;
+        key
+    }
+
+    /// The next item of a multishot op: `Ready(None)` once it has ended.
+    pub(crate) fn poll_item(
+        &mut self,
+        key: OpKey,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(RawResult, u32)>> {
+        match self.ops.transition(key, Event::PollItem(cx)) {
+            Action::Item(res, flags) => {
+                self.counters.ops_completed += 1;
+                Poll::Ready(Some((res, flags)))
+            }
+            Action::Ended | Action::Stale => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Copies a provided buffer's bytes out (and recycles it), for an item with `F_BUFFER`.
+    pub(crate) fn take_provided(&mut self, flags: u32, len: usize, out: &mut Vec<u8>) {
+        if let (Some(ring), Some(bid)) = (
+            self.buf_ring.as_mut(),
+            io_uring::cqueue::buffer_select(flags),
+        ) {
+            ring.take(bid, len, out);
+        }
+    }
+
+    /// Returns an item's provided buffer (if it carries one) unread.
+    pub(crate) fn recycle_provided(&mut self, flags: u32) {
+        if let (Some(ring), Some(bid)) = (
+            self.buf_ring.as_mut(),
+            io_uring::cqueue::buffer_select(flags),
+        ) {
+            ring.recycle(bid);
+        }
     }
 
     pub(crate) fn start<T: OpSpec>(&mut self, spec: &mut T, cx: &mut Context<'_>) -> Start {
@@ -203,15 +277,36 @@ impl UringDriver {
             for cqe in &mut completion {
                 self.counters.completions += 1;
                 let (user_data, res) = (cqe.user_data(), cqe.result());
+                let flags = cqe.flags();
                 match OpKey::from_user_data(user_data) {
-                    Some(key) => match self.ops.transition(key, Event::Complete(res)) {
-                        Action::Wake(waker) => waker.wake(),
-                        Action::Release(data, res) => {
-                            self.counters.ops_completed += 1;
-                            self.releases.push((data, res));
+                    Some(key) => {
+                        let event = if self.ops.is_stream(key) {
+                            Event::Item {
+                                res,
+                                flags,
+                                more: io_uring::cqueue::more(flags),
+                            }
+                        } else {
+                            Event::Complete(res)
+                        };
+                        match self.ops.transition(key, event) {
+                            Action::Wake(waker) => waker.wake(),
+                            Action::Release(data, res) => {
+                                self.counters.ops_completed += 1;
+                                self.releases.push((data, res));
+                            }
+                            // A buffer filled for a stream nobody reads any more.
+                            Action::Released | Action::Stale => {
+                                if let (Some(ring), Some(bid)) = (
+                                    self.buf_ring.as_mut(),
+                                    io_uring::cqueue::buffer_select(flags),
+                                ) {
+                                    ring.recycle(bid);
+                                }
+                            }
+                            _ => {}
                         }
-                        _ => {}
-                    },
+                    }
                     None if user_data == WAKER_TOKEN => {
                         self.waker_armed = false;
                         self.shared.eventfd.drain();
@@ -235,6 +330,19 @@ impl UringDriver {
                     None,
                 )
             };
+        }
+    }
+}
+
+impl Drop for UringDriver {
+    fn drop(&mut self) {
+        if let Some(ring) = self.buf_ring.take() {
+            ring.unregister(&self.ring);
+            if self.ops.live() > 0 {
+                // A receive the kernel never finished might still fill a buffer: leak the
+                // buffers rather than free memory under the kernel.
+                std::mem::forget(ring);
+            }
         }
     }
 }

@@ -1,0 +1,163 @@
+//! Multishot ops (io_uring): one submission, many completions. Used for receiving into
+//! provided buffers and for accepting.
+
+use crate::driver::lifecycle::{Orphan, RawResult};
+use crate::driver::shared_fd::SharedFd;
+use crate::driver::user_data::OpKey;
+use crate::runtime::context::{self, Context};
+use io_uring::{opcode, types};
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// What a multishot op leaves with the driver when its handle is dropped early.
+pub(crate) struct StreamData {
+    /// Held, never read: keeps the socket open until the final completion.
+    #[allow(dead_code)]
+    fd: SharedFd,
+    /// Accepted connections that arrive after the handle was dropped are closed.
+    accept: bool,
+}
+
+impl Orphan for StreamData {
+    fn release(self: Box<Self>, _res: RawResult) {}
+
+    fn release_item(&mut self, res: RawResult, _flags: u32) {
+        if self.accept && res >= 0 {
+            crate::sys::close_raw(res);
+        }
+    }
+}
+
+/// A live multishot op.
+pub(crate) struct OpStream {
+    ctx: Rc<Context>,
+    key: OpKey,
+    ended: bool,
+    data: Option<StreamData>,
+}
+
+impl OpStream {
+    /// Multishot recv into the loop's provided buffers; `None` where unsupported (epoll, old
+    /// kernels) or outside a loop.
+    pub(crate) async fn recv(fd: &SharedFd) -> Option<OpStream> {
+        let ctx = context::current()?;
+        let group = ctx.driver.borrow().provided_group()?;
+        let entry = opcode::RecvMulti::new(types::Fd(fd.raw()), group).build();
+        Self::start(
+            ctx,
+            entry,
+            StreamData {
+                fd: fd.clone(),
+                accept: false,
+            },
+        )
+        .await
+    }
+
+    /// Multishot accept; `None` where unsupported.
+    pub(crate) async fn accept(fd: &SharedFd) -> Option<OpStream> {
+        let ctx = context::current()?;
+        ctx.driver.borrow().provided_group()?;
+        let entry = opcode::AcceptMulti::new(types::Fd(fd.raw()))
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build();
+        Self::start(
+            ctx,
+            entry,
+            StreamData {
+                fd: fd.clone(),
+                accept: true,
+            },
+        )
+        .await
+    }
+
+    async fn start(
+        ctx: Rc<Context>,
+        entry: io_uring::squeue::Entry,
+        data: StreamData,
+    ) -> Option<OpStream> {
+        let mut entry = Some(entry);
+        let key = poll_fn(|cx| {
+            Poll::Ready(
+                ctx.driver
+                    .borrow_mut()
+                    .start_stream(entry.take().expect("once"), cx),
+            )
+        })
+        .await?;
+        Some(OpStream {
+            ctx,
+            key,
+            ended: false,
+            data: Some(data),
+        })
+    }
+
+    async fn next_raw(&mut self) -> Option<(RawResult, u32)> {
+        if self.ended {
+            return None;
+        }
+        let item = poll_fn(|cx| self.ctx.driver.borrow_mut().poll_item(self.key, cx)).await;
+        if item.is_none() {
+            self.ended = true;
+        }
+        item
+    }
+
+    /// The next received chunk, appended to `out`: `Ok(0)` is EOF, `None` means the multishot
+    /// ended (re-arm it), `Err(ENOBUFS)` means the provided buffers ran out.
+    pub(crate) async fn next_data(&mut self, out: &mut Vec<u8>) -> Option<io::Result<usize>> {
+        let (res, flags) = self.next_raw().await?;
+        if res < 0 {
+            self.ctx.driver.borrow_mut().recycle_provided(flags);
+            return Some(Err(io::Error::from_raw_os_error(-res)));
+        }
+        self.ctx
+            .driver
+            .borrow_mut()
+            .take_provided(flags, res as usize, out);
+        Some(Ok(res as usize))
+    }
+
+    /// The next accepted connection; `None` means the multishot ended (re-arm it).
+    pub(crate) async fn next_accept(&mut self) -> Option<io::Result<OwnedFd>> {
+        let (res, _) = self.next_raw().await?;
+        Some(if res < 0 {
+            Err(io::Error::from_raw_os_error(-res))
+        } else {
+            Ok(crate::sys::owned_fd(res))
+        })
+    }
+}
+
+impl Drop for OpStream {
+    fn drop(&mut self) {
+        let Some(mut data) = self.data.take() else {
+            return;
+        };
+        let Ok(mut driver) = self.ctx.driver.try_borrow_mut() else {
+            // Never release what the kernel may still use: keep it forever instead.
+            std::mem::forget(data);
+            return;
+        };
+        // Items already queued are ours to release (close accepted fds, recycle buffers).
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        while !self.ended {
+            match driver.poll_item(self.key, &mut cx) {
+                Poll::Ready(Some((res, flags))) => {
+                    data.release_item(res, flags);
+                    driver.recycle_provided(flags);
+                }
+                Poll::Ready(None) => self.ended = true,
+                Poll::Pending => break,
+            }
+        }
+        if !self.ended {
+            driver.orphan(self.key, Box::new(data));
+        }
+    }
+}
