@@ -74,21 +74,10 @@ pub(crate) fn send_to<B: IoBuf>(
     buf: B,
     addr: Option<RawSockAddr>,
 ) -> Op<SendMsg<B>> {
-    let msghdr = libc::msghdr {
-        msg_name: std::ptr::null_mut(),
-        msg_namelen: 0,
-        msg_iov: std::ptr::null_mut(),
-        msg_iovlen: 0,
-        msg_control: std::ptr::null_mut(),
-        msg_controllen: 0,
-        msg_flags: 0,
-    };
+    let msghdr = crate::sys::socket::empty_msghdr();
     let parts = Box::new(MsgParts {
         msghdr,
-        iovec: libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        },
+        iovec: crate::sys::socket::empty_iovec(),
         addr,
     });
     Op::new(SendMsg {

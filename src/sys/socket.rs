@@ -317,3 +317,24 @@ pub(crate) fn shutdown_now(fd: RawFd, how: i32) -> io::Result<()> {
     cvt(unsafe { libc::shutdown(fd, how) })?;
     Ok(())
 }
+
+/// A `msghdr` with no name, data or control parts yet (an op fills them in place).
+pub(crate) fn empty_msghdr() -> libc::msghdr {
+    libc::msghdr {
+        msg_name: std::ptr::null_mut(),
+        msg_namelen: 0,
+        msg_iov: std::ptr::null_mut(),
+        msg_iovlen: 0,
+        msg_control: std::ptr::null_mut(),
+        msg_controllen: 0,
+        msg_flags: 0,
+    }
+}
+
+/// An empty `iovec`.
+pub(crate) fn empty_iovec() -> libc::iovec {
+    libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }
+}

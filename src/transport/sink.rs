@@ -43,16 +43,32 @@ fn edge_to<P: Protocol>(protocol: &RefCell<P>, edge: Edge) -> bool {
     }
 }
 
+/// The callbacks both sinks forward unchanged.
+macro_rules! forward_lifecycle {
+    () => {
+        fn busy(&self) -> bool {
+            self.0.try_borrow_mut().is_err()
+        }
+        fn connection_made(&self, transport: &Transport) {
+            self.0.borrow_mut().connection_made(transport);
+        }
+        fn eof_received(&self) -> bool {
+            self.0.borrow_mut().eof_received()
+        }
+        fn connection_lost(&self, error: Option<io::Error>) {
+            self.0.borrow_mut().connection_lost(error);
+        }
+        fn try_edge(&self, edge: Edge) -> bool {
+            edge_to(&self.0, edge)
+        }
+    };
+}
+
 /// A [`Protocol`]: the transport reads into its own buffer and calls `data_received`.
 pub(crate) struct Plain<P>(pub(crate) Rc<RefCell<P>>);
 
 impl<P: Protocol> ProtocolSink for Plain<P> {
-    fn busy(&self) -> bool {
-        self.0.try_borrow_mut().is_err()
-    }
-    fn connection_made(&self, transport: &Transport) {
-        self.0.borrow_mut().connection_made(transport);
-    }
+    forward_lifecycle!();
     fn read_buffer(&self, spare: Option<Vec<u8>>) -> Vec<u8> {
         spare.unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
     }
@@ -60,31 +76,17 @@ impl<P: Protocol> ProtocolSink for Plain<P> {
         self.0.borrow_mut().data_received(&buf[..n]);
         Some(buf)
     }
-    fn eof_received(&self) -> bool {
-        self.0.borrow_mut().eof_received()
-    }
-    fn connection_lost(&self, error: Option<io::Error>) {
-        self.0.borrow_mut().connection_lost(error);
-    }
-    fn try_edge(&self, edge: Edge) -> bool {
-        edge_to(&self.0, edge)
-    }
 }
 
 /// A [`BufferedProtocol`]: the protocol lends the buffer the kernel reads into.
 pub(crate) struct Buffered<P>(pub(crate) Rc<RefCell<P>>);
 
 impl<P: BufferedProtocol> ProtocolSink for Buffered<P> {
+    forward_lifecycle!();
     fn lends_buffers(&self) -> bool {
         true
     }
 
-    fn busy(&self) -> bool {
-        self.0.try_borrow_mut().is_err()
-    }
-    fn connection_made(&self, transport: &Transport) {
-        self.0.borrow_mut().connection_made(transport);
-    }
     fn read_buffer(&self, _spare: Option<Vec<u8>>) -> Vec<u8> {
         let mut buf = self.0.borrow_mut().get_buffer(READ_CHUNK);
         if buf.capacity() == 0 {
@@ -96,14 +98,5 @@ impl<P: BufferedProtocol> ProtocolSink for Buffered<P> {
     fn deliver(&self, buf: Vec<u8>, n: usize) -> Option<Vec<u8>> {
         self.0.borrow_mut().buffer_updated(buf, n);
         None
-    }
-    fn eof_received(&self) -> bool {
-        self.0.borrow_mut().eof_received()
-    }
-    fn connection_lost(&self, error: Option<io::Error>) {
-        self.0.borrow_mut().connection_lost(error);
-    }
-    fn try_edge(&self, edge: Edge) -> bool {
-        edge_to(&self.0, edge)
     }
 }
