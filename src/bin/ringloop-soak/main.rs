@@ -1,0 +1,356 @@
+//! `ringloop-soak`: hours of mixed load with faults, checking that nothing is lost,
+//! corrupted, leaked or stalled. See docs/SOAK.md.
+//!
+//! ```text
+//! cargo run --release --bin ringloop-soak -- --duration 60 --backend both --seed 42 --report soak.json
+//! ```
+
+mod proxy;
+mod report;
+mod rng;
+mod workloads;
+
+use report::{fd_count, percentiles, rss_bytes, Counters, Report};
+use ringloop::transport::{
+    create_datagram_endpoint, create_server, create_unix_server, DatagramProtocol,
+    DatagramTransport, Protocol, Transport,
+};
+use ringloop::{Backend, Runtime};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use workloads::Shared;
+
+struct Args {
+    duration: Duration,
+    backends: Vec<Backend>,
+    seed: u64,
+    report: Option<std::path::PathBuf>,
+    breakage: Option<String>,
+    status_every: Duration,
+    ring_entries: u32,
+    print_plan: Option<u64>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        duration: Duration::from_secs(60),
+        backends: vec![Backend::Uring, Backend::Epoll],
+        seed: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+        report: None,
+        breakage: None,
+        status_every: Duration::from_secs(5),
+        ring_entries: 1024,
+        print_plan: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--duration" => {
+                args.duration = Duration::from_secs_f64(
+                    value()?.parse().map_err(|e| format!("--duration: {e}"))?,
+                )
+            }
+            "--backend" => {
+                args.backends = match value()?.as_str() {
+                    "both" => vec![Backend::Uring, Backend::Epoll],
+                    other => vec![other.parse().map_err(|e| format!("--backend: {e}"))?],
+                }
+            }
+            "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--report" => args.report = Some(value()?.into()),
+            "--status-every" => {
+                args.status_every = Duration::from_secs_f64(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--status-every: {e}"))?,
+                )
+            }
+            "--ring-entries" => {
+                args.ring_entries = value()?
+                    .parse()
+                    .map_err(|e| format!("--ring-entries: {e}"))?
+            }
+            "--print-plan" => {
+                args.print_plan = Some(value()?.parse().map_err(|e| format!("--print-plan: {e}"))?)
+            }
+            "--break" => {
+                let what = value()?;
+                if what != "drop-byte" && what != "leak-fd" {
+                    return Err("--break takes drop-byte or leak-fd".into());
+                }
+                args.breakage = Some(what);
+            }
+            "-h" | "--help" => {
+                println!(
+                    "ringloop-soak [--duration SECS] [--backend uring|epoll|both] [--seed N] [--report FILE.json]\n\
+                     \x20             [--status-every SECS] [--ring-entries N] [--break drop-byte|leak-fd]\n\
+                     \x20             [--print-plan N]  (print the seed's fault schedule for N connections per lane)"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown flag {other}; try --help")),
+        }
+    }
+    Ok(args)
+}
+
+struct Echo(Option<Transport>);
+impl Protocol for Echo {
+    fn connection_made(&mut self, t: &Transport) {
+        self.0 = Some(t.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.0 {
+            let _ = t.write(data);
+        }
+    }
+    fn eof_received(&mut self) -> bool {
+        false
+    }
+}
+
+struct UdpEcho(Option<DatagramTransport>);
+impl DatagramProtocol for UdpEcho {
+    fn connection_made(&mut self, t: &DatagramTransport) {
+        self.0 = Some(t.clone());
+    }
+    fn datagram_received(&mut self, data: &[u8], from: SocketAddr) {
+        if let Some(t) = &self.0 {
+            let _ = t.sendto(data, Some(from));
+        }
+    }
+}
+
+fn run_one(backend: Backend, args: &Args) -> Report {
+    let fds_start = fd_count();
+    let rss_start = rss_bytes();
+    let rt = match Runtime::builder()
+        .backend(backend)
+        .ring_entries(args.ring_entries)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return Report {
+                backend: backend.to_string(),
+                seed: args.seed,
+                duration: Duration::ZERO,
+                fds: (fds_start, fds_start),
+                rss: (rss_start, 0, 0, 0),
+                longest_stall: Duration::ZERO,
+                latency_us: (0.0, 0.0, 0.0),
+                live_at_end: (0, 0, 0),
+                totals: Vec::new(),
+                errors: Default::default(),
+                failure: Some(format!("cannot start the {backend} runtime: {e}")),
+            }
+        }
+    };
+    let counters = Rc::new(Counters::default());
+    let shared = Rc::new(Shared {
+        seed: args.seed,
+        counters: counters.clone(),
+        stop: Rc::default(),
+        latencies_us: Default::default(),
+    });
+    let dir =
+        std::env::temp_dir().join(format!("ringloop-soak-{}-{}", std::process::id(), backend));
+    let _ = std::fs::create_dir_all(&dir);
+    let started = Instant::now();
+    let (mut rss_warm, mut rss_peak) = (0u64, 0u64);
+    let outcome = rt.block_on(async {
+        let echo = create_server(|| Echo(None), "127.0.0.1:0").await?;
+        let unix = create_unix_server(|| Echo(None), dir.join("echo.sock")).await?;
+        let (udp, _) = create_datagram_endpoint(UdpEcho(None), Some("127.0.0.1:0".parse().expect("literal")), None).await?;
+        let (proxy_addr, proxy_task) = proxy::start(args.seed, echo.local_addr()?, counters.clone(), args.breakage.as_deref() == Some("drop-byte"))?;
+        let mut tasks = Vec::new();
+        for lane in 0..8 {
+            tasks.push(ringloop::spawn(workloads::echo_clients(shared.clone(), proxy_addr, lane)));
+        }
+        tasks.push(ringloop::spawn(workloads::unix_echo(shared.clone(), dir.join("echo.sock"))));
+        tasks.push(ringloop::spawn(workloads::cancellation_storm(shared.clone(), echo.local_addr()?)));
+        tasks.push(ringloop::spawn(workloads::timers(shared.clone())));
+        tasks.push(ringloop::spawn(workloads::files(shared.clone(), dir.clone())));
+        tasks.push(ringloop::spawn(workloads::udp(shared.clone(), udp.local_addr()?)));
+        tasks.push(ringloop::spawn(workloads::blocking(shared.clone())));
+        tasks.push(ringloop::spawn(workloads::cross_thread(shared.clone())));
+
+        let mut last = (Instant::now(), 0u64);
+        while started.elapsed() < args.duration && !counters.failed() {
+            let left = args.duration.saturating_sub(started.elapsed());
+            ringloop::time::sleep(args.status_every.min(left).max(Duration::from_millis(10))).await;
+            let rss = rss_bytes();
+            rss_peak = rss_peak.max(rss);
+            if rss_warm == 0 && started.elapsed() >= args.duration / 5 {
+                rss_warm = rss;
+            }
+            let done = counters.messages.get() + counters.ops.get() + counters.timers.get() + counters.files.get();
+            let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), done);
+            println!(
+                "[{backend} {:>5.0}s] {rate:>9.0} ops/s  {:>8} MiB verified  fds {:>4}  rss {:>6} KiB  conns {:>6}  faults {:>5}  errors {:?}",
+                started.elapsed().as_secs_f64(),
+                counters.bytes_verified.get() >> 20,
+                fd_count(),
+                rss / 1024,
+                counters.connections.get(),
+                counters.faults_injected.get(),
+                counters.errors.borrow(),
+            );
+        }
+        shared.stop.set();
+        proxy_task.cancel();
+        for task in tasks {
+            if ringloop::time::timeout(Duration::from_secs(20), task).await.is_err() {
+                counters.fail("a workload did not stop within 20 s of being told to (lost wakeup?)".into());
+            }
+        }
+        echo.close();
+        echo.abort_clients();
+        unix.close();
+        unix.abort_clients();
+        udp.close();
+        let _ = ringloop::time::timeout(Duration::from_secs(10), async {
+            echo.wait_closed().await;
+            unix.wait_closed().await;
+        })
+        .await;
+        if args.breakage.as_deref() == Some("leak-fd") {
+            std::mem::forget(std::net::UdpSocket::bind("127.0.0.1:0"));
+        }
+        std::io::Result::Ok(())
+    });
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) | Err(e) => counters.fail(format!("setup failed: {e}")),
+    }
+    // Let proxied connections and cancelled ops finish, then check nothing was left behind.
+    let _ = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (rt.live_tasks() > 0 || rt.live_ops() > 0 || rt.live_timers() > 0)
+            && Instant::now() < deadline
+        {
+            ringloop::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let stats = rt.stats();
+    let live = (rt.live_tasks(), rt.live_ops(), rt.live_timers());
+    let rss_end = rss_bytes();
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&dir);
+    let fds_end = fd_count();
+
+    if fds_end != fds_start {
+        counters.fail(format!(
+            "descriptors leaked: {fds_start} open at start, {fds_end} at the end"
+        ));
+    }
+    if live != (0, 0, 0) {
+        counters.fail(format!(
+            "left behind at shutdown: {} tasks, {} ops, {} timers",
+            live.0, live.1, live.2
+        ));
+    }
+    if stats.longest_poll > Duration::from_millis(100) {
+        counters.fail(format!(
+            "the loop stalled for {:?} (limit 100 ms)",
+            stats.longest_poll
+        ));
+    }
+    if rss_warm > 0 && rss_end > rss_warm + rss_warm / 20 + (4 << 20) {
+        counters.fail(format!(
+            "RSS grew from {} KiB after warm-up to {} KiB (limit +5% and 4 MiB)",
+            rss_warm >> 10,
+            rss_end >> 10
+        ));
+    }
+    let c = &counters;
+    let latency_us = percentiles(shared.latencies_us.borrow().clone());
+    let errors = c.errors.borrow().clone();
+    let failure = c.failure.borrow().clone();
+    Report {
+        backend: backend.to_string(),
+        seed: args.seed,
+        duration: started.elapsed(),
+        fds: (fds_start, fds_end),
+        rss: (rss_start, rss_warm, rss_peak, rss_end),
+        longest_stall: stats.longest_poll,
+        latency_us,
+        live_at_end: live,
+        totals: vec![
+            ("messages verified", c.messages.get()),
+            ("bytes verified", c.bytes_verified.get()),
+            ("tcp connections", c.connections.get()),
+            ("cancellations", c.cancellations.get()),
+            ("timers fired", c.timers.get()),
+            ("files verified", c.files.get()),
+            ("datagrams sent", c.datagrams_sent.get()),
+            ("datagrams received", c.datagrams_received.get()),
+            ("blocking jobs", c.blocking_jobs.get()),
+            ("cross-thread wakes", c.remote_wakes.get()),
+            ("faults injected", c.faults_injected.get()),
+            ("loop ops", stats.ops_submitted),
+            ("loop turns", stats.turns),
+            ("tasks polled", stats.tasks_polled),
+            ("kernel waits", stats.kernel_waits),
+        ],
+        errors,
+        failure,
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ringloop-soak: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(n) = args.print_plan {
+        // The fault schedule is a pure function of the seed: print it and stop.
+        for lane in 0..8u64 {
+            for id in 1..=n {
+                println!(
+                    "lane {lane} connection {id}: {:?}",
+                    proxy::plan(args.seed, (lane << 32) + id)
+                );
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "ringloop-soak: seed {} for {:?} on {:?}",
+        args.seed, args.duration, args.backends
+    );
+    let reports: Vec<Report> = args.backends.iter().map(|b| run_one(*b, &args)).collect();
+    for r in &reports {
+        print!("{}", r.table());
+    }
+    if let Some(path) = &args.report {
+        let json = format!(
+            "[{}]\n",
+            reports
+                .iter()
+                .map(Report::json)
+                .collect::<Vec<_>>()
+                .join(",\n")
+        );
+        if let Err(e) = std::fs::write(path, json) {
+            eprintln!("ringloop-soak: cannot write {}: {e}", path.display());
+        }
+    }
+    if reports.iter().any(|r| r.failure.is_some()) {
+        eprintln!("ringloop-soak: FAILED (seed {})", args.seed);
+        ExitCode::FAILURE
+    } else {
+        println!("ringloop-soak: all invariants held (seed {})", args.seed);
+        ExitCode::SUCCESS
+    }
+}
