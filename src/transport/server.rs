@@ -86,9 +86,14 @@ where
     F: Fn() -> P + 'static,
 {
     let listener = TcpListener::bind_with(addr, options.bind)?;
-    Ok(serve(Listener::Tcp(listener), move || {
-        Rc::new(Plain(Rc::new(RefCell::new(factory())))) as Rc<dyn ProtocolSink>
-    }))
+    Ok(serve(Listener::Tcp(listener), plain_sinks(factory)))
+}
+
+/// Makes a plain-protocol sink per connection from a protocol factory.
+fn plain_sinks<P: Protocol>(
+    factory: impl Fn() -> P + 'static,
+) -> impl Fn() -> Rc<dyn ProtocolSink> {
+    move || Rc::new(Plain(Rc::new(RefCell::new(factory())))) as Rc<dyn ProtocolSink>
 }
 
 /// A TCP server whose protocols lend their own read buffers ([`BufferedProtocol`]).
@@ -114,9 +119,7 @@ where
     F: Fn() -> P + 'static,
 {
     let listener = UnixListener::bind(path)?;
-    Ok(serve(Listener::Unix(listener), move || {
-        Rc::new(Plain(Rc::new(RefCell::new(factory())))) as Rc<dyn ProtocolSink>
-    }))
+    Ok(serve(Listener::Unix(listener), plain_sinks(factory)))
 }
 
 fn serve(listener: Listener, make_sink: impl Fn() -> Rc<dyn ProtocolSink> + 'static) -> Server {
