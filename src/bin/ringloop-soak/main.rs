@@ -10,7 +10,7 @@ mod report;
 mod rng;
 mod workloads;
 
-use report::{fd_count, percentiles, rss_bytes, Counters, Report};
+use report::{fd_count, rss_bytes, Counters, Report};
 use ringloop::transport::{
     create_datagram_endpoint, create_server, create_unix_server, DatagramProtocol,
     DatagramTransport, Protocol, Transport,
@@ -163,7 +163,11 @@ fn run_one(backend: Backend, args: &Args) -> Report {
         std::env::temp_dir().join(format!("ringloop-soak-{}-{}", std::process::id(), backend));
     let _ = std::fs::create_dir_all(&dir);
     let started = Instant::now();
-    let (mut rss_warm, mut rss_peak) = (0u64, 0u64);
+    // RSS is compared under load at both ends: after warm-up (half the run, at most 10
+    // minutes in) and at the last status tick before the workloads stop. Samples taken
+    // while 1 MiB messages are in flight swing by a few MiB on their own.
+    let warm_at = (args.duration / 2).min(Duration::from_secs(600));
+    let (mut rss_warm, mut rss_peak, mut rss_loaded_end) = (0u64, 0u64, 0u64);
     let outcome = rt.block_on(async {
         let echo = create_server(|| Echo(None), "127.0.0.1:0").await?;
         let unix = create_unix_server(|| Echo(None), dir.join("echo.sock")).await?;
@@ -187,9 +191,10 @@ fn run_one(backend: Backend, args: &Args) -> Report {
             ringloop::time::sleep(args.status_every.min(left).max(Duration::from_millis(10))).await;
             let rss = rss_bytes();
             rss_peak = rss_peak.max(rss);
-            if rss_warm == 0 && started.elapsed() >= args.duration / 5 {
+            if rss_warm == 0 && started.elapsed() >= warm_at {
                 rss_warm = rss;
             }
+            rss_loaded_end = rss;
             let done = counters.messages.get() + counters.ops.get() + counters.timers.get() + counters.files.get();
             let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (Instant::now(), done);
@@ -271,7 +276,7 @@ fn run_one(backend: Backend, args: &Args) -> Report {
         ));
     }
     let c = &counters;
-    let latency_us = percentiles(shared.latencies_us.borrow().clone());
+    let latency_us = shared.latencies_us.borrow().percentiles();
     let errors = c.errors.borrow().clone();
     let failure = c.failure.borrow().clone();
     Report {

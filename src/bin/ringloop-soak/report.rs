@@ -176,12 +176,46 @@ pub fn fd_count() -> usize {
         .unwrap_or(0)
 }
 
-/// Percentiles of a latency sample (µs).
-pub fn percentiles(mut sample: Vec<f64>) -> (f64, f64, f64) {
-    if sample.is_empty() {
-        return (0.0, 0.0, 0.0);
+/// Latencies in a fixed-size log histogram (8 buckets per power of two, from 1 µs to
+/// about an hour), so an hours-long soak measures itself in constant memory.
+pub struct Histogram {
+    buckets: Vec<u64>,
+    max_us: f64,
+}
+
+const PER_OCTAVE: f64 = 8.0;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self { buckets: vec![0; 256], max_us: 0.0 }
     }
-    sample.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let at = |q: f64| sample[((sample.len() - 1) as f64 * q) as usize];
-    (at(0.5), at(0.99), *sample.last().unwrap_or(&0.0))
+}
+
+impl Histogram {
+    pub fn record(&mut self, micros: f64) {
+        let index = (micros.max(1.0).log2() * PER_OCTAVE) as usize;
+        let last = self.buckets.len() - 1;
+        self.buckets[index.min(last)] += 1;
+        self.max_us = self.max_us.max(micros);
+    }
+
+    /// (p50, p99, max) in µs; a percentile is its bucket's upper edge (≤ 9% high).
+    pub fn percentiles(&self) -> (f64, f64, f64) {
+        let total: u64 = self.buckets.iter().sum();
+        if total == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let at = |q: f64| {
+            let rank = (total as f64 * q).ceil() as u64;
+            let mut seen = 0;
+            for (i, n) in self.buckets.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return 2f64.powf((i + 1) as f64 / PER_OCTAVE).min(self.max_us);
+                }
+            }
+            self.max_us
+        };
+        (at(0.5), at(0.99), self.max_us)
+    }
 }

@@ -17,7 +17,7 @@ pub struct Shared {
     pub seed: u64,
     pub counters: Rc<Counters>,
     pub stop: Rc<Event>,
-    pub latencies_us: RefCell<Vec<f64>>,
+    pub latencies_us: RefCell<crate::report::Histogram>,
 }
 
 impl Shared {
@@ -138,7 +138,7 @@ async fn echo_connection(
         shared
             .latencies_us
             .borrow_mut()
-            .push(started.elapsed().as_secs_f64() * 1e6);
+            .record(started.elapsed().as_secs_f64() * 1e6);
         Counters::add(&shared.counters.bytes_verified, want as u64);
         Counters::add(&shared.counters.messages, 1);
     }
