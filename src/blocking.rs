@@ -21,12 +21,16 @@ struct PoolState {
     jobs: VecDeque<Job>,
     threads: usize,
     idle: usize,
+    /// Jobs taken off the queue whose closures have not been dropped yet.
+    running: usize,
     shutdown: bool,
 }
 
 struct PoolInner {
     state: Mutex<PoolState>,
     work: Condvar,
+    /// Signalled when the last running job (and what it captured) is gone.
+    drained: Condvar,
     max_threads: usize,
 }
 
@@ -41,6 +45,7 @@ impl BlockingPool {
             inner: Arc::new(PoolInner {
                 state: Mutex::new(PoolState::default()),
                 work: Condvar::new(),
+                drained: Condvar::new(),
                 max_threads: max_threads.max(1),
             }),
         }
@@ -93,11 +98,17 @@ impl BlockingPool {
         let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
+                state.running += 1;
                 drop(state);
                 // A panicking job must not take the pool thread's bookkeeping down with it;
-                // jobs report their own panics to their callers.
+                // jobs report their own panics to their callers. The closure, and everything
+                // it captured, is dropped inside this call.
                 let _ = catch_unwind(AssertUnwindSafe(job));
                 state = self.lock();
+                state.running -= 1;
+                if state.running == 0 && state.jobs.is_empty() {
+                    self.inner.drained.notify_all();
+                }
                 continue;
             }
             if state.shutdown {
@@ -122,6 +133,26 @@ impl BlockingPool {
     pub(crate) fn shutdown(&self) {
         self.lock().shutdown = true;
         self.inner.work.notify_all();
+    }
+
+    /// Waits (at most `limit`) until no job is queued or running, so that nothing a job
+    /// captured (such as a handle to the loop, which owns its eventfd) outlives the caller.
+    pub(crate) fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut state = self.lock();
+        while state.running > 0 || (!state.jobs.is_empty() && state.threads > 0) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .inner
+                .drained
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
     }
 
     #[cfg(test)]

@@ -50,6 +50,8 @@ pub mod transport;
 
 pub use blocking_task::spawn_blocking;
 pub use driver::buf;
+#[cfg(feature = "fault-injection")]
+pub use driver::faults;
 pub use driver::Backend;
 pub use runtime::{call_soon, run, spawn, Builder, Handle, Runtime, Stats};
 pub use task::{JoinError, JoinHandle};

@@ -149,3 +149,24 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    /// Dropping a runtime releases every descriptor it owns before the drop returns, even
+    /// when blocking-pool jobs (which hold a handle to the loop) finished just before.
+    fn dropping_a_runtime_releases_its_descriptors_before_returning(backend) {
+        let _lock = fd_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"contents").unwrap();
+        let before = fd_count();
+        for _ in 0..50 {
+            let rt = runtime(backend);
+            rt.block_on(async {
+                assert_eq!(ringloop::fs::read(&path).await.unwrap(), b"contents");
+                assert_eq!(ringloop::spawn_blocking(|| 1).await.unwrap(), 1);
+            }).unwrap();
+            drop(rt);
+            assert_eq!(fd_count(), before, "descriptors still open after the runtime was dropped: {:#?}", fd_listing());
+        }
+    }
+}

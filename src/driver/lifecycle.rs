@@ -78,6 +78,13 @@ pub(crate) enum Event<'a, 'b> {
     },
     /// Take the next multishot item.
     PollItem(&'a mut Context<'b>),
+    /// A CQE for this slot, whatever the op: a completion for single-shot slots, an item
+    /// for multishot ones (so the hot path needs one lookup, not two).
+    Cqe {
+        res: RawResult,
+        flags: u32,
+        more: bool,
+    },
 }
 
 /// The side effect the caller must perform after a transition.
@@ -142,6 +149,7 @@ impl OpSlab {
     }
 
     /// Whether `key` names a live multishot slot (its CQEs are items, not completions).
+    #[cfg(test)]
     pub(crate) fn is_stream(&self, key: OpKey) -> bool {
         self.slots.get(key.index as usize).is_some_and(|s| {
             s.generation == key.generation
@@ -202,6 +210,13 @@ impl OpSlab {
         if slot.generation != key.generation || matches!(slot.state, State::Vacant { .. }) {
             return Action::Stale;
         }
+        let event = match (event, &slot.state) {
+            (Event::Cqe { res, flags, more }, State::Stream { .. } | State::OrphanedStream(_)) => {
+                Event::Item { res, flags, more }
+            }
+            (Event::Cqe { res, .. }, _) => Event::Complete(res),
+            (event, _) => event,
+        };
         match (&mut slot.state, event) {
             (State::Waiting(waker), Event::Poll(cx)) => {
                 match waker {
@@ -301,7 +316,7 @@ impl OpSlab {
             | (State::Waiting(_), Event::Item { .. } | Event::PollItem(_))
             | (State::Stream { .. }, Event::Poll(_) | Event::Complete(_))
             | (State::OrphanedStream(_), _) => Action::None,
-            (State::Vacant { .. }, _) => Action::Stale,
+            (State::Vacant { .. }, _) | (_, Event::Cqe { .. }) => Action::Stale,
         }
     }
 

@@ -324,3 +324,57 @@ fn dropping_an_ended_stream_frees_at_once() {
     ));
     assert_eq!(slab.live(), 0);
 }
+
+#[test]
+fn a_cqe_is_a_completion_or_an_item_by_the_slot_kind() {
+    let mut slab = OpSlab::new();
+    let (_, waker) = counting_waker();
+    let single = slab.insert(None);
+    let multi = slab.insert_stream(None);
+    slab.transition(
+        single,
+        Event::Cqe {
+            res: 5,
+            flags: 0,
+            more: false,
+        },
+    );
+    slab.transition(
+        multi,
+        Event::Cqe {
+            res: 6,
+            flags: 0,
+            more: true,
+        },
+    );
+    slab.transition(
+        multi,
+        Event::Cqe {
+            res: 7,
+            flags: 0,
+            more: false,
+        },
+    );
+    assert!(matches!(poll(&mut slab, single, &waker), Action::Ready(5)));
+    assert!(matches!(
+        poll_item(&mut slab, multi, &waker),
+        Action::Item(6, _)
+    ));
+    assert!(matches!(
+        poll_item(&mut slab, multi, &waker),
+        Action::Item(7, _)
+    ));
+    assert!(matches!(poll_item(&mut slab, multi, &waker), Action::Ended));
+    assert!(matches!(
+        slab.transition(
+            single,
+            Event::Cqe {
+                res: 1,
+                flags: 0,
+                more: false
+            }
+        ),
+        Action::Stale
+    ));
+    assert_eq!(slab.live(), 0);
+}

@@ -17,6 +17,8 @@
 
 pub mod buf;
 pub(crate) mod epoll;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 pub(crate) mod lifecycle;
 pub(crate) mod shared_fd;
 pub(crate) mod uring;

@@ -155,8 +155,18 @@ pub(crate) fn shim_for(
     }
 }
 
-/// Clamps a buffer length to what one kernel op takes.
+/// Clamps a buffer length to what one kernel op takes (and, under the `fault-injection`
+/// feature, sometimes cuts it short: stream callers must handle short I/O anyway).
 pub(crate) fn op_len(len: usize) -> u32 {
+    #[cfg(feature = "fault-injection")]
+    let len = crate::driver::faults::maybe_short(len);
+    op_len_exact(len)
+}
+
+/// Clamps a buffer length, never shortening it: a short datagram read loses data, and
+/// shortening one iovec of a vectored op would transfer a non-prefix (real short vectored
+/// I/O is always a prefix of the whole).
+pub(crate) fn op_len_exact(len: usize) -> u32 {
     len.min(i32::MAX as usize) as u32
 }
 

@@ -1,6 +1,6 @@
 //! Receive a datagram and its source address (`recvmsg`).
 
-use super::{op_len, Op};
+use super::{op_len_exact as op_len, Op};
 use crate::driver::buf::IoBufMut;
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Interest, OpSpec, Shim};

@@ -1,6 +1,6 @@
 //! Send a datagram to an address (`sendmsg`).
 
-use super::{op_len, Op};
+use super::{op_len_exact as op_len, Op};
 use crate::driver::buf::{BufResult, IoBuf};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Interest, OpSpec, Shim};

@@ -1,6 +1,6 @@
 //! Vectored write from several owned buffers.
 
-use super::{op_len, shim_for, Op};
+use super::{op_len_exact as op_len, shim_for, Op};
 use crate::driver::buf::{BufResult, IoBuf};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::{Interest, OpSpec, Shim};

@@ -42,6 +42,16 @@ pub(super) fn shutdown(ctx: &Rc<Context>, grace: Duration) {
             break;
         }
     }
+    // Pool jobs hold a handle to this loop until their closures are dropped; wait for them
+    // so the loop's descriptors close before the runtime's drop returns.
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if !ctx
+        .shared
+        .pool
+        .wait_idle(remaining.max(Duration::from_millis(100)))
+    {
+        eprintln!("ringloop: blocking-pool jobs still running at shutdown; they keep the loop's eventfd open until they end");
+    }
     let abandoned = ctx.driver.borrow_mut().abandon_orphans();
     if abandoned > 0 {
         eprintln!(

@@ -24,6 +24,8 @@ pub(crate) struct DriverCounters {
     pub(crate) completions: u64,
     pub(crate) cq_overflows: u64,
     pub(crate) sq_full_submits: u64,
+    /// Descriptors currently registered with epoll (a gauge).
+    pub(crate) registrations: u64,
 }
 
 pub(crate) fn bump(cell: &Cell<u64>) {
@@ -64,6 +66,9 @@ pub struct Stats {
     pub stalls: u64,
     /// Wake-ups of a parked loop by other threads.
     pub remote_wakes: u64,
+    /// Descriptors registered with epoll right now (epoll backend; 0 on io_uring). It should
+    /// track the number of open sockets: growth beyond that is a leak.
+    pub fd_registrations: u64,
 }
 
 impl Stats {
@@ -95,6 +100,7 @@ impl Stats {
             longest_poll: loop_counters.longest_poll.get(),
             stalls: loop_counters.stalls.get(),
             remote_wakes,
+            fd_registrations: driver.registrations,
         }
     }
 }

@@ -187,7 +187,10 @@ const PER_OCTAVE: f64 = 8.0;
 
 impl Default for Histogram {
     fn default() -> Self {
-        Self { buckets: vec![0; 256], max_us: 0.0 }
+        Self {
+            buckets: vec![0; 256],
+            max_us: 0.0,
+        }
     }
 }
 

@@ -130,6 +130,10 @@ impl EpollDriver {
 
     fn perform(syscall: &Syscall) -> io::Result<u32> {
         loop {
+            #[cfg(feature = "fault-injection")]
+            if super::faults::interrupt() {
+                continue;
+            }
             // SAFETY: the syscall's pointers address memory owned by the op being started,
             // which the caller holds borrowed for the duration of this call.
             match unsafe { syscall.perform() } {
@@ -174,6 +178,7 @@ impl EpollDriver {
             return Err(err);
         }
         fd.set_registration(Some((self.shared.loop_id, registration)));
+        self.counters.registrations = self.registrations.len() as u64;
         Ok(registration)
     }
 
@@ -205,7 +210,9 @@ impl EpollDriver {
 
     /// Forgets an fd's registration; `fd` is given when it is still open (then `EPOLL_CTL_DEL`).
     pub(crate) fn deregister(&mut self, registration: u32, fd: Option<RawFd>) {
-        if let Some(reg) = self.registrations.try_remove(registration as usize) {
+        let removed = self.registrations.try_remove(registration as usize);
+        self.counters.registrations = self.registrations.len() as u64;
+        if let Some(reg) = removed {
             if let Some(fd) = fd {
                 let _ = sys::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
             }

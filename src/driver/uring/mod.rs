@@ -218,6 +218,12 @@ impl UringDriver {
 
     /// Submits the SQ and, if `wait`, waits for one completion or `timeout`.
     fn enter(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if wait && super::faults::interrupt() {
+            // As if a signal interrupted the wait: the loop simply turns again.
+            self.counters.enters += 1;
+            return Ok(());
+        }
         loop {
             let to_submit = self.ring.submission().len() as u32;
             let min_complete = u32::from(wait);
@@ -280,16 +286,8 @@ impl UringDriver {
                 let flags = cqe.flags();
                 match OpKey::from_user_data(user_data) {
                     Some(key) => {
-                        let event = if self.ops.is_stream(key) {
-                            Event::Item {
-                                res,
-                                flags,
-                                more: io_uring::cqueue::more(flags),
-                            }
-                        } else {
-                            Event::Complete(res)
-                        };
-                        match self.ops.transition(key, event) {
+                        let more = io_uring::cqueue::more(flags);
+                        match self.ops.transition(key, Event::Cqe { res, flags, more }) {
                             Action::Wake(waker) => waker.wake(),
                             Action::Release(data, res) => {
                                 self.counters.ops_completed += 1;
