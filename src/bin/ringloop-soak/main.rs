@@ -5,6 +5,7 @@
 //! cargo run --release --bin ringloop-soak -- --duration 60 --backend both --seed 42 --report soak.json
 //! ```
 
+mod emfile;
 mod proxy;
 mod report;
 mod rng;
@@ -113,7 +114,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-struct Echo(Option<Transport>);
+pub(crate) struct Echo(pub(crate) Option<Transport>);
 impl Protocol for Echo {
     fn connection_made(&mut self, t: &Transport) {
         self.0 = Some(t.clone());
@@ -168,6 +169,11 @@ fn run_one(backend: Backend, args: &Args) -> Report {
     let counters = Rc::new(Counters::default());
     let shared = Rc::new(Shared {
         seed: args.seed,
+        backend: if backend == Backend::Epoll {
+            "epoll"
+        } else {
+            "uring"
+        },
         counters: counters.clone(),
         stop: Rc::default(),
         latencies_us: Default::default(),
@@ -197,6 +203,7 @@ fn run_one(backend: Backend, args: &Args) -> Report {
         tasks.push(ringloop::spawn(workloads::udp(shared.clone(), udp.local_addr()?)));
         tasks.push(ringloop::spawn(workloads::blocking(shared.clone())));
         tasks.push(ringloop::spawn(workloads::cross_thread(shared.clone())));
+        tasks.push(ringloop::spawn(emfile::rounds(shared.clone())));
 
         let mut last = (Instant::now(), 0u64);
         while started.elapsed() < args.duration && !counters.failed() {
@@ -328,6 +335,9 @@ fn run_one(backend: Backend, args: &Args) -> Report {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--emfile-child") {
+        return emfile::child();
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 /// What every workload shares.
 pub struct Shared {
     pub seed: u64,
+    /// `uring` or `epoll`: the backend under test (child processes use it too).
+    pub backend: &'static str,
     pub counters: Rc<Counters>,
     pub stop: Rc<Event>,
     pub latencies_us: RefCell<crate::report::Histogram>,
