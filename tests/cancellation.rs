@@ -12,7 +12,7 @@ use std::time::Duration;
 both_backends! {
     fn dropped_recv_frees_its_buffer_once_after_completion(backend) {
         let _lock = fd_lock();
-        let before = fd_count();
+        let before = fd_count_settled();
         let rt = runtime(backend);
         rt.block_on(async {
             let (a, b) = UnixStream::pair().unwrap();
@@ -35,7 +35,7 @@ both_backends! {
 both_backends! {
     fn dropped_accept_and_connect_leak_nothing(backend) {
         let _lock = fd_lock();
-        let before = fd_count();
+        let before = fd_count_settled();
         let rt = runtime(backend);
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -68,7 +68,7 @@ both_backends! {
 both_backends! {
     fn dropped_file_read_keeps_buffer_until_done(backend) {
         let _lock = fd_lock();
-        let before = fd_count();
+        let before = fd_count_settled();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, pattern(1 << 20, 1)).unwrap();
@@ -96,7 +96,7 @@ both_backends! {
 both_backends! {
     fn dropping_the_runtime_with_ops_in_flight(backend) {
         let _lock = fd_lock();
-        let before = fd_count();
+        let before = fd_count_settled();
         let rt = runtime(backend);
         let keep = rt.block_on(async {
             let (a, b) = UnixStream::pair().unwrap();
@@ -158,7 +158,7 @@ both_backends! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"contents").unwrap();
-        let before = fd_count();
+        let before = fd_count_settled();
         for _ in 0..50 {
             let rt = runtime(backend);
             rt.block_on(async {

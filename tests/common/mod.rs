@@ -152,3 +152,19 @@ pub fn fd_listing() -> Vec<String> {
     out.sort();
     out
 }
+
+/// The fd count once it is stable (two equal readings 20 ms apart, within 1 s), for a
+/// leak check's baseline: another test's descriptor that is being released right now must
+/// not inflate it. The check against the baseline stays strict.
+pub fn fd_count_settled() -> usize {
+    let mut last = fd_count();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = fd_count();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
