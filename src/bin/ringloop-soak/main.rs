@@ -231,12 +231,13 @@ fn run_one(backend: Backend, args: &Args) -> Report {
             );
         }
         shared.stop.set();
-        proxy_task.cancel();
         for task in tasks {
             if ringloop::time::timeout(Duration::from_secs(20), task).await.is_err() {
                 counters.fail("a workload did not stop within 20 s of being told to (lost wakeup?)".into());
             }
         }
+        // Only now: clients finishing their last connection still connect through it.
+        proxy_task.cancel();
         echo.close();
         echo.abort_clients();
         unix.close();
