@@ -63,10 +63,17 @@ impl Waiters {
     /// owns the grant and must use it or pass it on).
     pub(crate) fn remove(&self, ticket: Ticket) -> bool {
         let mut slots = self.slots.borrow_mut();
-        match slots.get(ticket.slot) {
+        let granted = match slots.get(ticket.slot) {
             Some(w) if w.id == ticket.id => slots.remove(ticket.slot).granted,
-            _ => false,
+            _ => return false,
+        };
+        // A cancelled waiter leaves its entry in the FIFO; drop stale entries once they
+        // outnumber the live ones, so loops like `race(work, event.wait())` stay bounded.
+        let mut order = self.order.borrow_mut();
+        if order.len() > 2 * slots.len() + 64 {
+            order.retain(|(id, slot)| slots.get(*slot).is_some_and(|w| w.id == *id && !w.granted));
         }
+        granted
     }
 
     /// Grants and wakes the longest-waiting ungranted waiter; `false` if there is none.
@@ -138,5 +145,37 @@ impl Drop for Wait<'_> {
                 self.waiters.grant_one();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::Waker;
+
+    #[test]
+    fn cancelled_waits_do_not_accumulate() {
+        let waiters = Waiters::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..10_000 {
+            let mut wait = pin!(waiters.wait());
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+            // dropped here: a cancelled wait
+        }
+        assert!(
+            waiters.order.borrow().len() < 200,
+            "the FIFO kept {} stale entries",
+            waiters.order.borrow().len()
+        );
+        assert!(!waiters.has_waiting());
+        // Still FIFO afterwards.
+        let mut a = pin!(waiters.wait());
+        let mut b = pin!(waiters.wait());
+        assert!(a.as_mut().poll(&mut cx).is_pending() && b.as_mut().poll(&mut cx).is_pending());
+        assert!(waiters.grant_one());
+        assert!(a.as_mut().poll(&mut cx).is_ready());
+        assert!(b.as_mut().poll(&mut cx).is_pending());
     }
 }
