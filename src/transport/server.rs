@@ -242,32 +242,24 @@ impl Server {
         }
     }
 
-    /// Closes every connection gracefully (flushing their buffers).
-    pub fn close_clients(&self) {
-        let clients: Vec<Transport> = self
-            .inner
+    /// A snapshot of the live connections (closing one mutates the table).
+    fn clients(&self) -> Vec<Transport> {
+        self.inner
             .connections
             .borrow()
             .iter()
             .map(|(_, t)| t.clone())
-            .collect();
-        for client in clients {
-            client.close();
-        }
+            .collect()
+    }
+
+    /// Closes every connection gracefully (flushing their buffers).
+    pub fn close_clients(&self) {
+        self.clients().iter().for_each(Transport::close);
     }
 
     /// Aborts every connection at once.
     pub fn abort_clients(&self) {
-        let clients: Vec<Transport> = self
-            .inner
-            .connections
-            .borrow()
-            .iter()
-            .map(|(_, t)| t.clone())
-            .collect();
-        for client in clients {
-            client.abort();
-        }
+        self.clients().iter().for_each(Transport::abort);
     }
 
     /// Waits until the server is closed and every connection has finished
