@@ -15,6 +15,10 @@ use std::rc::Rc;
 pub(crate) enum FdKind {
     /// Sockets, pipes: epoll reports readiness and syscalls say `EAGAIN`.
     Pollable,
+    /// A connected stream socket (TCP, Unix stream): pollable, and a read that returns
+    /// less than asked for has drained the socket, so the epoll shim waits for the next
+    /// edge instead of trying a read that would only say `EAGAIN`.
+    Stream,
     /// Regular files: always "ready", may block; the epoll shim uses the blocking pool.
     File,
 }

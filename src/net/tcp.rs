@@ -127,7 +127,7 @@ impl TcpStream {
         };
         let socket = sock::socket(domain, libc::SOCK_STREAM, true)?;
         let fd = op::connect::connect(
-            SharedFd::new(socket, FdKind::Pollable),
+            SharedFd::new(socket, FdKind::Stream),
             RawSockAddr::from_inet(&addr),
         )
         .await
@@ -143,7 +143,7 @@ impl TcpStream {
 
     pub(crate) fn from_connected(fd: OwnedFd) -> io::Result<TcpStream> {
         let stream = TcpStream {
-            fd: SharedFd::new(fd, FdKind::Pollable),
+            fd: SharedFd::new(fd, FdKind::Stream),
         };
         stream.set_nodelay(true)?;
         Ok(stream)
@@ -153,7 +153,7 @@ impl TcpStream {
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
         Ok(TcpStream {
-            fd: SharedFd::new(stream.into(), FdKind::Pollable),
+            fd: SharedFd::new(stream.into(), FdKind::Stream),
         })
     }
 

@@ -47,7 +47,7 @@ impl UnixListener {
         let (fd, addr) = op::accept::accept(&self.fd).await?;
         Ok((
             UnixStream {
-                fd: SharedFd::new(fd, FdKind::Pollable),
+                fd: SharedFd::new(fd, FdKind::Stream),
             },
             addr.to_unix_path(),
         ))
@@ -91,7 +91,7 @@ impl UnixStream {
         let path = path.as_ref();
         let addr = RawSockAddr::from_unix(path)?;
         let socket = sock::socket(libc::AF_UNIX, libc::SOCK_STREAM, true)?;
-        let fd = op::connect::connect(SharedFd::new(socket, FdKind::Pollable), addr)
+        let fd = op::connect::connect(SharedFd::new(socket, FdKind::Stream), addr)
             .await
             .map_err(|e| {
                 io::Error::new(
@@ -111,10 +111,10 @@ impl UnixStream {
         let (a, b) = sock::socketpair(true)?;
         Ok((
             UnixStream {
-                fd: SharedFd::new(a, FdKind::Pollable),
+                fd: SharedFd::new(a, FdKind::Stream),
             },
             UnixStream {
-                fd: SharedFd::new(b, FdKind::Pollable),
+                fd: SharedFd::new(b, FdKind::Stream),
             },
         ))
     }
@@ -123,7 +123,7 @@ impl UnixStream {
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         stream.set_nonblocking(true)?;
         Ok(UnixStream {
-            fd: SharedFd::new(stream.into(), FdKind::Pollable),
+            fd: SharedFd::new(stream.into(), FdKind::Stream),
         })
     }
 

@@ -150,7 +150,9 @@ pub(crate) fn shim_for(
     interest: crate::driver::Interest,
 ) -> crate::driver::Shim<'_> {
     match fd.kind() {
-        crate::driver::shared_fd::FdKind::Pollable => crate::driver::Shim::Poll(fd, interest),
+        crate::driver::shared_fd::FdKind::Pollable | crate::driver::shared_fd::FdKind::Stream => {
+            crate::driver::Shim::Poll(fd, interest)
+        }
         crate::driver::shared_fd::FdKind::File => crate::driver::Shim::Pool,
     }
 }

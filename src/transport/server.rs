@@ -183,7 +183,7 @@ async fn accept_loop(
                 let Some(server) = server.upgrade() else {
                     return;
                 };
-                let fd = SharedFd::new(fd, FdKind::Pollable);
+                let fd = SharedFd::new(fd, FdKind::Stream);
                 let _ = crate::sys::socket::set_opt_int(
                     fd.raw(),
                     libc::IPPROTO_TCP,

@@ -8,6 +8,7 @@
 //! dropped future's buffers stay alive until the pool thread is done with them.
 
 use super::lifecycle::{io_to_raw, Action, Event, OpSlab, Orphan, RawResult};
+use super::shared_fd::{FdKind, SharedFd};
 use super::user_data::OpKey;
 use super::{Interest, OpSpec, Releases, Shim, Start, WaitToken};
 use crate::runtime::shared::Shared;
@@ -24,10 +25,33 @@ use std::time::Duration;
 const WAKER_TOKEN: u64 = u64::MAX;
 const EVENTS_PER_WAIT: usize = 1024;
 
-#[derive(Default)]
 struct Registration {
     readers: Vec<(u64, Waker)>,
     writers: Vec<(u64, Waker)>,
+    /// False once a syscall showed the direction drained; true again on its next edge.
+    read_ready: bool,
+    write_ready: bool,
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Registration {
+            readers: Vec::new(),
+            writers: Vec::new(),
+            read_ready: true,
+            write_ready: true,
+        }
+    }
+}
+
+/// The direction a successful stream transfer of `done` bytes left drained: a read or
+/// write shorter than asked found the socket empty or full.
+fn drained_by(syscall: &Syscall, done: u32) -> Option<Interest> {
+    match *syscall {
+        Syscall::Recv { len, .. } if done > 0 && (done as usize) < len => Some(Interest::Read),
+        Syscall::Send { len, .. } if (done as usize) < len => Some(Interest::Write),
+        _ => None,
+    }
 }
 
 pub(crate) struct EpollDriver {
@@ -87,37 +111,87 @@ impl EpollDriver {
             Shim::Inline => self.finish(Self::perform(&syscall)),
             Shim::Pool => self.start_on_pool(syscall, cx),
             Shim::Poll(fd, interest) => {
-                let result = match (retry, syscall) {
-                    (Some(_), Syscall::Connect { fd, .. }) => Syscall::finish_connect(fd),
+                let known = self.registered(fd);
+                // A first attempt on a descriptor known to be drained waits for its next edge
+                // instead of making a syscall that would only say EAGAIN. A retry always tries:
+                // wakes also come from deregistration, which must reach the syscall.
+                if retry.is_none() && known.is_some_and(|r| !self.is_ready(r, interest)) {
+                    return self.park(fd, None, interest, cx);
+                }
+                let result = match (retry, &syscall) {
+                    (Some(_), Syscall::Connect { fd, .. }) => Syscall::finish_connect(*fd),
                     _ => Self::perform(&syscall),
                 };
                 match result {
-                    Err(e) if would_block(&e) => {
-                        let registration = match self.register(fd) {
-                            Ok(r) => r,
-                            Err(e) => return self.finish(Err(e)),
-                        };
-                        let waiter = match retry {
-                            Some(token) if token.registration == registration => token.waiter,
-                            _ => {
-                                self.next_waiter += 1;
-                                self.next_waiter
-                            }
-                        };
-                        self.add_waiter(registration, waiter, interest, cx.waker());
-                        Start::Waiting(WaitToken {
-                            registration,
-                            waiter,
-                            interest,
-                        })
-                    }
+                    Err(e) if would_block(&e) => self.park(fd, retry, interest, cx),
                     other => {
+                        if let (Ok(done), Some(registration)) = (&other, known) {
+                            if fd.kind() == FdKind::Stream {
+                                if let Some(drained) = drained_by(&syscall, *done) {
+                                    self.set_ready(registration, drained, false);
+                                }
+                            }
+                        }
                         if let Some(token) = retry {
                             self.stop_waiting(token);
                         }
                         self.finish(other)
                     }
                 }
+            }
+        }
+    }
+
+    /// Registers `fd` if needed, marks it not ready for `interest` (the syscall just said
+    /// EAGAIN, or a short transfer drained it), and parks the op's waker until the next edge.
+    fn park(
+        &mut self,
+        fd: &SharedFd,
+        retry: Option<WaitToken>,
+        interest: Interest,
+        cx: &mut Context<'_>,
+    ) -> Start {
+        let registration = match self.register(fd) {
+            Ok(r) => r,
+            Err(e) => return self.finish(Err(e)),
+        };
+        self.set_ready(registration, interest, false);
+        let waiter = match retry {
+            Some(token) if token.registration == registration => token.waiter,
+            _ => {
+                self.next_waiter += 1;
+                self.next_waiter
+            }
+        };
+        self.add_waiter(registration, waiter, interest, cx.waker());
+        Start::Waiting(WaitToken {
+            registration,
+            waiter,
+            interest,
+        })
+    }
+
+    /// `fd`'s registration on this loop, if it has one.
+    fn registered(&self, fd: &SharedFd) -> Option<u32> {
+        let (loop_id, registration) = fd.registration()?;
+        (loop_id == self.shared.loop_id && self.registrations.contains(registration as usize))
+            .then_some(registration)
+    }
+
+    fn is_ready(&self, registration: u32, interest: Interest) -> bool {
+        self.registrations
+            .get(registration as usize)
+            .is_none_or(|reg| match interest {
+                Interest::Read => reg.read_ready,
+                Interest::Write => reg.write_ready,
+            })
+    }
+
+    fn set_ready(&mut self, registration: u32, interest: Interest, ready: bool) {
+        if let Some(reg) = self.registrations.get_mut(registration as usize) {
+            match interest {
+                Interest::Read => reg.read_ready = ready,
+                Interest::Write => reg.write_ready = ready,
             }
         }
     }
@@ -158,12 +232,9 @@ impl EpollDriver {
         Start::InFlight(key)
     }
 
-    fn register(&mut self, fd: &super::shared_fd::SharedFd) -> io::Result<u32> {
-        if let Some((loop_id, registration)) = fd.registration() {
-            if loop_id == self.shared.loop_id && self.registrations.contains(registration as usize)
-            {
-                return Ok(registration);
-            }
+    fn register(&mut self, fd: &SharedFd) -> io::Result<u32> {
+        if let Some(registration) = self.registered(fd) {
+            return Ok(registration);
         }
         let registration = self.registrations.insert(Registration::default()) as u32;
         let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
@@ -285,11 +356,13 @@ impl EpollDriver {
             };
             let failed = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0 {
+                reg.read_ready = true;
                 for (_, waker) in reg.readers.drain(..) {
                     waker.wake();
                 }
             }
             if failed || bits & libc::EPOLLOUT as u32 != 0 {
+                reg.write_ready = true;
                 for (_, waker) in reg.writers.drain(..) {
                     waker.wake();
                 }
