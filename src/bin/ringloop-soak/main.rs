@@ -6,6 +6,7 @@
 //! ```
 
 mod emfile;
+mod histogram;
 mod proxy;
 mod report;
 mod rng;

@@ -19,7 +19,7 @@ pub struct Shared {
     pub backend: &'static str,
     pub counters: Rc<Counters>,
     pub stop: Rc<Event>,
-    pub latencies_us: RefCell<crate::report::Histogram>,
+    pub latencies_us: RefCell<crate::histogram::Histogram>,
 }
 
 impl Shared {
