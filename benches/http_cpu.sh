@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build -q --release --example http_hello --example peer_http_tokio
+cargo build -q --release --example http_hello --example peer_server
 hz=$(getconf CLK_TCK)
 
 measure() { # name command...
@@ -29,4 +29,4 @@ print('%-22s %12.0f req/s %10.2f us CPU/request' % ('$name', rps, ticks/float($h
 echo "wrk -t1 -c$conns -d${secs}s, server on CPU 0, wrk on CPU 1"
 measure "ringloop io_uring" target/release/examples/http_hello --backend uring
 measure "ringloop epoll" target/release/examples/http_hello --backend epoll
-measure "tokio current_thread" target/release/examples/peer_http_tokio
+measure "tokio current_thread" target/release/examples/peer_server --runtime tokio --app http

@@ -7,30 +7,19 @@
 #[path = "common/args.rs"]
 mod args;
 
-use ringloop::transport::{create_server, Protocol, Transport};
+#[path = "common/http.rs"]
+mod http;
+#[path = "common/protocols.rs"]
+mod protocols;
 
-struct Echo {
-    transport: Option<Transport>,
-}
-
-impl Protocol for Echo {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.transport = Some(transport.clone());
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = &self.transport {
-            // Only fails once the connection is closing; then there is no one to echo to.
-            let _ = t.write(data);
-        }
-    }
-}
+use protocols::Echo;
+use ringloop::transport::create_server;
 
 fn main() -> std::io::Result<()> {
     let args = args::parse(7000)?;
     let rt = args::runtime(&args, "echo_server")?;
     rt.block_on(async {
-        let server = create_server(|| Echo { transport: None }, ("127.0.0.1", args.port)).await?;
+        let server = create_server(Echo::default, ("127.0.0.1", args.port)).await?;
         args::serve_for(&args).await;
         server.close();
         server.close_clients();

@@ -12,48 +12,11 @@ mod args;
 #[path = "common/http.rs"]
 mod http;
 
-use ringloop::transport::{create_server, Protocol, Transport};
+#[path = "common/protocols.rs"]
+mod protocols;
 
-use http::{parse, Parsed, BAD, OK};
-
-#[derive(Default)]
-struct Http {
-    transport: Option<Transport>,
-    pending: Vec<u8>,
-}
-
-impl Protocol for Http {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.transport = Some(transport.clone());
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        let Some(t) = self.transport.clone() else {
-            return;
-        };
-        self.pending.extend_from_slice(data);
-        let mut consumed = 0;
-        loop {
-            match parse(&self.pending[consumed..]) {
-                Parsed::Request(len, close) => {
-                    consumed += len;
-                    let _ = t.write(OK);
-                    if close {
-                        t.close();
-                        break;
-                    }
-                }
-                Parsed::Incomplete => break,
-                Parsed::Malformed => {
-                    let _ = t.write(BAD);
-                    t.close();
-                    break;
-                }
-            }
-        }
-        self.pending.drain(..consumed);
-    }
-}
+use protocols::Http;
+use ringloop::transport::create_server;
 
 fn main() -> std::io::Result<()> {
     let args = args::parse(8080)?;

@@ -1,4 +1,4 @@
-//! The request parser and responses shared by `http_hello` and its benchmark peer, so
+//! The request parser and responses shared by `http_hello` and its benchmark peers, so
 //! both servers do the same work per request.
 #![allow(dead_code)]
 
@@ -68,4 +68,38 @@ pub fn parse(buf: &[u8]) -> Parsed {
         return Parsed::Incomplete;
     }
     Parsed::Request(total, close)
+}
+
+/// Answers every complete request in `pending` followed by `data`, passing each response to
+/// `respond` in order; what is left of an unfinished request stays in `pending`. Returns
+/// true when the connection must close (the client asked, or sent garbage). Parses `data`
+/// in place when nothing is pending, so the common case copies nothing.
+pub fn answer(pending: &mut Vec<u8>, data: &[u8], mut respond: impl FnMut(&[u8])) -> bool {
+    let owned;
+    let input: &[u8] = if pending.is_empty() {
+        data
+    } else {
+        pending.extend_from_slice(data);
+        owned = std::mem::take(pending);
+        &owned
+    };
+    let mut consumed = 0;
+    loop {
+        match parse(&input[consumed..]) {
+            Parsed::Request(len, close) => {
+                consumed += len;
+                respond(OK);
+                if close {
+                    return true;
+                }
+            }
+            Parsed::Incomplete => break,
+            Parsed::Malformed => {
+                respond(BAD);
+                return true;
+            }
+        }
+    }
+    pending.extend_from_slice(&input[consumed..]);
+    false
 }
