@@ -1,97 +1,10 @@
 //! The example servers answer real clients: curl and wrk (HTTP), a Python socket client
 //! (TCP and UDP echo). `.ci/run` installs curl and wrk; a missing tool fails the test.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/example_procs.rs"]
+mod procs;
 
-fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the tests with `cargo test` (it builds examples)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(name: &str, port: u16, backend: &str, tcp: bool) -> Server {
-    let child = Command::new(example(name))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--backend",
-            backend,
-            "--seconds",
-            "60",
-        ])
-        .env_remove("RINGLOOP_BACKEND")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    let server = Server(child);
-    if tcp {
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not start listening on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    } else {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    server
-}
-
-fn tool(name: &str) -> Command {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "{name} is not installed; .ci/run installs it (apt-get install curl wrk)"
-    );
-    Command::new(name)
-}
-
-fn python(script: &str, port: u16) -> String {
-    let out = tool("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(port.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use procs::{for_both, free_port, python, start, tool};
 
 const PIPELINE: &str = r#"
 import socket, sys
@@ -131,12 +44,6 @@ for i in range(20):
     ok += data == msg
 print("udp-ok %d" % ok)
 "#;
-
-fn for_both(f: impl Fn(&str)) {
-    for backend in ["uring", "epoll"] {
-        f(backend);
-    }
-}
 
 #[test]
 fn http_hello_serves_curl_pipelining_and_wrk() {
