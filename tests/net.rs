@@ -309,3 +309,88 @@ fn ops_outside_a_runtime_fail_with_a_clear_error() {
         other => panic!("expected an error, got {:?}", other.map(|r| r.map(|_| ()))),
     }
 }
+
+both_backends! {
+    // A short read tells the epoll shim the socket is drained, so the next read waits for
+    // the next edge without trying: data, a close and a reset arriving later must all
+    // still wake it, whether they come from another task or from another thread.
+    fn reads_after_a_short_read_still_wake(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let b = std::rc::Rc::new(b);
+            for round in 0..50u8 {
+                let (res, _) = a.write_all(vec![round; 3]).await;
+                res.unwrap();
+                let (n, buf) = b.read(Vec::with_capacity(64)).await;
+                assert_eq!((n.unwrap(), buf), (3, vec![round; 3]), "short read");
+                // The next read starts before the data exists.
+                let reader = spawn({
+                    let b = b.clone();
+                    async move { b.read(Vec::with_capacity(64)).await }
+                });
+                ringloop::yield_now().await;
+                let (res, _) = a.write_all(vec![round; 5]).await;
+                res.unwrap();
+                let (n, buf) = ringloop::time::timeout(Duration::from_secs(10), reader)
+                    .await
+                    .expect("a read after a short read must wake")
+                    .unwrap();
+                assert_eq!((n.unwrap(), buf), (5, vec![round; 5]));
+                // Data whose edge the loop saw while nobody was reading.
+                let (res, _) = a.write_all(vec![round; 7]).await;
+                res.unwrap();
+                ringloop::time::sleep(Duration::from_millis(2)).await;
+                // In its own task, so only the read's own wake-up can finish it.
+                let reader = spawn({
+                    let b = b.clone();
+                    async move { b.read(Vec::with_capacity(64)).await }
+                });
+                let (n, buf) = ringloop::time::timeout(Duration::from_secs(10), reader)
+                    .await
+                    .expect("data that arrived between reads must be read")
+                    .unwrap();
+                assert_eq!((n.unwrap(), buf), (7, vec![round; 7]));
+            }
+            // Data written by another thread while the loop is parked.
+            let std_side = {
+                let (x, y) = std::os::unix::net::UnixStream::pair().unwrap();
+                let y = UnixStream::from_std(y).unwrap();
+                (x, y)
+            };
+            let (mut x, y) = std_side;
+            use std::io::Write;
+            x.write_all(b"ab").unwrap();
+            let (n, _) = y.read(Vec::with_capacity(64)).await;
+            assert_eq!(n.unwrap(), 2);
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                x.write_all(b"cde").unwrap();
+                x // closed when the thread's result is dropped below
+            });
+            let (n, buf) = y.read(Vec::with_capacity(64)).await;
+            assert_eq!((n.unwrap(), buf), (3, b"cde".to_vec()));
+            drop(writer.join().unwrap());
+            let (n, _) = ringloop::time::timeout(Duration::from_secs(10), y.read(Vec::with_capacity(64)))
+                .await
+                .expect("EOF after a short read must wake");
+            assert_eq!(n.unwrap(), 0, "EOF");
+            // And the same over TCP, where the close comes as a reset.
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = TcpStream::connect(&addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let (res, _) = client.write_all(b"x".to_vec()).await;
+            res.unwrap();
+            let (n, _) = server.read(Vec::with_capacity(64)).await;
+            assert_eq!(n.unwrap(), 1);
+            client.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(client);
+            let (res, _) = ringloop::time::timeout(Duration::from_secs(10), server.read(Vec::with_capacity(64)))
+                .await
+                .expect("a reset after a short read must wake");
+            assert!(matches!(res, Ok(0)) || res.is_err(), "{res:?}");
+        })
+        .unwrap();
+    }
+}
