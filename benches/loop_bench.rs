@@ -4,40 +4,14 @@
 //!
 //! `BENCH_SCALE=0.1 cargo bench` runs a tenth of the work (a quick smoke run).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{pin_to_cpu, rss_bytes, scale, scaled, thread_cpu_ns, Row};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-
-fn scale() -> f64 {
-    std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0)
-}
-
-fn scaled(n: usize) -> usize {
-    ((n as f64 * scale()) as usize).max(1)
-}
-
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads the live set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
 
 /// Polls a future once (registering it) without awaiting it.
 async fn poll_once<F: Future + ?Sized>(mut f: Pin<&mut F>) {
@@ -144,6 +118,37 @@ fn timer_insert_cancel(peer: Peer, live: usize) -> f64 {
     })
 }
 
+/// CPU ns per timer that is inserted, fires and wakes its task, with `live` other timers
+/// armed: batches of 1024 sleeps of 1 ms awaited together. Thread CPU time, not wall time,
+/// so the millisecond spent asleep waiting for the deadline does not count.
+fn timer_insert_expire(peer: Peer, live: usize) -> f64 {
+    let batches = scaled(200).max(2);
+    let live = scaled(live);
+    on(peer, async move {
+        let mut background: Vec<_> = (0..live)
+            .map(|i| sleep_future(peer, Duration::from_secs(3600 + i as u64 % 1000)))
+            .collect();
+        for s in &mut background {
+            poll_once(s.as_mut()).await;
+        }
+        let cpu_before = thread_cpu_ns();
+        for _ in 0..batches {
+            let mut batch: Vec<_> = (0..1024)
+                .map(|_| sleep_future(peer, Duration::from_millis(1)))
+                .collect();
+            for s in &mut batch {
+                poll_once(s.as_mut()).await;
+            }
+            for s in batch {
+                s.await;
+            }
+        }
+        let cpu = thread_cpu_ns() - cpu_before;
+        drop(background);
+        cpu as f64 / (batches * 1024) as f64
+    })
+}
+
 /// µs for a thread -> loop -> thread ping-pong, halved: one cross-thread wake.
 fn wake_latency(peer: Peer) -> f64 {
     let rounds = scaled(20_000);
@@ -241,33 +246,6 @@ fn child_sleeps(peer: Peer, n: usize) {
     );
 }
 
-struct Row {
-    name: String,
-    unit: &'static str,
-    values: [f64; 3],
-    target: Option<&'static str>,
-}
-
-fn print(rows: &[Row]) {
-    println!(
-        "\n{:<44} {:>10} {:>10} {:>10} {:>9} {:>9}  target",
-        "benchmark", "ringloop", "tokio", "monoio", "÷tokio", "÷monoio"
-    );
-    for r in rows {
-        let [ours, tokio, monoio] = r.values;
-        println!(
-            "{:<44} {:>10.2} {:>10.2} {:>10.2} {:>9.2} {:>9.2}  {}",
-            format!("{} ({})", r.name, r.unit),
-            ours,
-            tokio,
-            monoio,
-            ours / tokio,
-            ours / monoio,
-            r.target.unwrap_or("")
-        );
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child-sleeps") {
@@ -287,45 +265,76 @@ fn main() {
         "ringloop benchmarks: one loop pinned to CPU 0, peers in the same run (BENCH_SCALE={})",
         scale()
     );
-    let mut rows = Vec::new();
-    rows.push(Row {
+    let all = |f: fn(Peer) -> f64| PEERS.iter().map(|&p| f(p)).collect::<Vec<f64>>();
+    let mut rows = vec![Row {
         name: format!("spawn + join, {} tasks", scaled(1_000_000)),
         unit: "ns/task",
-        values: PEERS.map(spawn_join),
-        target: Some("≤ 50 ns"),
-    });
+        values: all(spawn_join),
+        target: "≤ 50 ns".into(),
+    }];
     for live in [4_096, 65_536, 1_000_000] {
         rows.push(Row {
             name: format!("timer insert+cancel, {} live", scaled(live)),
             unit: "ns/op",
-            values: PEERS.map(|p| timer_insert_cancel(p, live)),
-            target: Some("≤ 35 ns, flat"),
+            values: PEERS
+                .iter()
+                .map(|&p| timer_insert_cancel(p, live))
+                .collect(),
+            target: "≤ 35 ns, flat ≤ 1.3× from 4K to 1M".into(),
+        });
+    }
+    for live in [4_096, 65_536, 1_000_000] {
+        rows.push(Row {
+            name: format!("timer insert+expire, {} live", scaled(live)),
+            unit: "CPU ns/op",
+            values: PEERS
+                .iter()
+                .map(|&p| timer_insert_expire(p, live))
+                .collect(),
+            target: "flat".into(),
         });
     }
     rows.push(Row {
-        name: "cross-thread wake".into(),
+        name: "cross-thread wake, one way".into(),
         unit: "µs",
-        values: PEERS.map(wake_latency),
-        target: None,
+        values: all(wake_latency),
+        target: String::new(),
     });
-    let sleeps = PEERS.map(many_sleeps);
+    let sleeps: Vec<(f64, f64)> = PEERS.iter().map(|&p| many_sleeps(p)).collect();
     let n = scaled(1_000_000);
     rows.push(Row {
         name: format!("{n} tasks sleeping 1 s: wall"),
         unit: "s",
-        values: sleeps.map(|s| s.0),
-        target: Some("≤ 1.2 s"),
+        values: sleeps.iter().map(|s| s.0).collect(),
+        target: "≤ 1.2 s".into(),
     });
     rows.push(Row {
         name: format!("{n} tasks sleeping 1 s: RSS/task"),
         unit: "bytes",
-        values: sleeps.map(|s| s.1),
-        target: Some("≤ 256 B"),
+        values: sleeps.iter().map(|s| s.1).collect(),
+        target: "≤ 256 B".into(),
     });
-    print(&rows);
+    let columns = ["ringloop", "tokio", "monoio"];
+    common::print_table(
+        "loop benchmarks (ratio columns: ringloop ÷ each; below 1.0 is faster or smaller)",
+        &columns,
+        1,
+        &rows,
+    );
+    common::record(&rows, &columns);
+    for backend in [ringloop::Backend::Uring, ringloop::Backend::Epoll] {
+        nop_round_trips(backend);
+    }
+}
 
-    let nops = scaled(1_000_000);
-    let rt = ringloop::Runtime::new().unwrap();
+/// Nop ops per second with 256 in flight: the driver's own overhead per op. No peer
+/// exposes a nop, so this row has no ratio.
+fn nop_round_trips(backend: ringloop::Backend) {
+    let nops = scaled(1_000_000) / 256 * 256;
+    let rt = ringloop::Runtime::builder()
+        .backend(backend)
+        .build()
+        .unwrap();
     let secs = rt
         .block_on(async move {
             let start = Instant::now();
@@ -344,11 +353,10 @@ fn main() {
             start.elapsed().as_secs_f64()
         })
         .unwrap();
-    let stats = rt.stats();
     println!(
-        "\nring round trip ({}): {:.2} M nops/s, 256 in flight, {:.1} completions per kernel call (no peer has a nop op)",
+        "ring round trip ({}): {:.2} M nops/s, 256 in flight, {:.1} completions per kernel call",
         rt.backend(),
-        (nops / 256 * 256) as f64 / secs / 1e6,
-        stats.completions_per_wait()
+        nops as f64 / secs / 1e6,
+        rt.stats().completions_per_wait()
     );
 }

@@ -58,6 +58,15 @@ pub fn process_cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// Nanoseconds of CPU the calling thread has used (`/proc/thread-self/schedstat`): time
+/// asleep in the kernel waiting for a deadline does not count.
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// One printed row: a name, a unit, and each contender's figure (NaN where not measured).
 pub struct Row {
     pub name: String,
@@ -72,7 +81,7 @@ pub struct Row {
 pub fn print_table(title: &str, columns: &[&str], peers_from: usize, rows: &[Row]) {
     println!("\n{title}");
     let width = |c: &str, min: usize| c.chars().count().max(min) + 1;
-    let mut header = format!("{:<46}", "benchmark");
+    let mut header = format!("{:<60}", "benchmark");
     for c in columns {
         header += &format!("{c:>w$}", w = width(c, 10));
     }
@@ -82,7 +91,7 @@ pub fn print_table(title: &str, columns: &[&str], peers_from: usize, rows: &[Row
     }
     println!("{header}  target");
     for r in rows {
-        let mut line = format!("{:<46}", format!("{} ({})", r.name, r.unit));
+        let mut line = format!("{:<60}", format!("{} ({})", r.name, r.unit));
         for (c, v) in columns.iter().zip(&r.values) {
             line += &format!("{:>w$}", fmt(*v), w = width(c, 10));
         }
