@@ -31,6 +31,16 @@ enum Peer {
 
 const PEERS: [Peer; 3] = [Peer::Ringloop, Peer::Tokio, Peer::Monoio];
 
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Ringloop => "ringloop",
+            Peer::Tokio => "tokio",
+            Peer::Monoio => "monoio",
+        }
+    }
+}
+
 fn on<T>(peer: Peer, fut: impl Future<Output = T> + 'static) -> T {
     match peer {
         Peer::Ringloop => ringloop::Runtime::new().unwrap().block_on(fut).unwrap(),
@@ -189,11 +199,7 @@ fn wake_latency(peer: Peer) -> f64 {
 /// (wall seconds, RSS bytes per task) for `n` tasks each sleeping 1 s, in a fresh process.
 fn many_sleeps(peer: Peer) -> (f64, f64) {
     let n = scaled(1_000_000);
-    let name = match peer {
-        Peer::Ringloop => "ringloop",
-        Peer::Tokio => "tokio",
-        Peer::Monoio => "monoio",
-    };
+    let name = peer.name();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--child-sleeps", name, &n.to_string()])
         .output()
@@ -265,55 +271,61 @@ fn main() {
         "ringloop benchmarks: one loop pinned to CPU 0, peers in the same run (BENCH_SCALE={})",
         scale()
     );
-    let all = |f: fn(Peer) -> f64| PEERS.iter().map(|&p| f(p)).collect::<Vec<f64>>();
-    let mut rows = vec![Row {
-        name: format!("spawn + join, {} tasks", scaled(1_000_000)),
-        unit: "ns/task",
-        values: all(spawn_join),
-        target: "≤ 50 ns".into(),
-    }];
-    for live in [4_096, 65_536, 1_000_000] {
-        rows.push(Row {
-            name: format!("timer insert+cancel, {} live", scaled(live)),
-            unit: "ns/op",
-            values: PEERS
-                .iter()
-                .map(|&p| timer_insert_cancel(p, live))
-                .collect(),
-            target: "≤ 35 ns, flat ≤ 1.3× from 4K to 1M".into(),
-        });
-    }
-    for live in [4_096, 65_536, 1_000_000] {
-        rows.push(Row {
-            name: format!("timer insert+expire, {} live", scaled(live)),
-            unit: "CPU ns/op",
-            values: PEERS
-                .iter()
-                .map(|&p| timer_insert_expire(p, live))
-                .collect(),
-            target: "flat".into(),
-        });
-    }
-    rows.push(Row {
-        name: "cross-thread wake, one way".into(),
-        unit: "µs",
-        values: all(wake_latency),
-        target: String::new(),
-    });
-    let sleeps: Vec<(f64, f64)> = PEERS.iter().map(|&p| many_sleeps(p)).collect();
+    // BENCH_ONLY=<text> runs only the rows whose name contains it (for profiling one row).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let want = |name: &str| name.contains(only.as_str());
+    let mut rows = Vec::new();
+    let mut add = |name: String, unit, target: &str, measure: &dyn Fn(Peer) -> f64| {
+        if want(&name) {
+            rows.push(Row {
+                values: PEERS.iter().map(|&p| measure(p)).collect(),
+                name,
+                unit,
+                target: target.into(),
+            });
+        }
+    };
     let n = scaled(1_000_000);
-    rows.push(Row {
-        name: format!("{n} tasks sleeping 1 s: wall"),
-        unit: "s",
-        values: sleeps.iter().map(|s| s.0).collect(),
-        target: "≤ 1.2 s".into(),
-    });
-    rows.push(Row {
-        name: format!("{n} tasks sleeping 1 s: RSS/task"),
-        unit: "bytes",
-        values: sleeps.iter().map(|s| s.1).collect(),
-        target: "≤ 256 B".into(),
-    });
+    add(
+        format!("spawn + join, {n} tasks"),
+        "ns/task",
+        "≤ 50 ns",
+        &spawn_join,
+    );
+    for live in [4_096, 65_536, 1_000_000] {
+        add(
+            format!("timer insert+cancel, {} live", scaled(live)),
+            "ns/op",
+            "≤ 35 ns, flat ≤ 1.3× from 4K to 1M",
+            &|p| timer_insert_cancel(p, live),
+        );
+    }
+    for live in [4_096, 65_536, 1_000_000] {
+        add(
+            format!("timer insert+expire, {} live", scaled(live)),
+            "CPU ns/op",
+            "flat",
+            &|p| timer_insert_expire(p, live),
+        );
+    }
+    add("cross-thread wake, one way".into(), "µs", "", &wake_latency);
+    let sleeps = std::cell::OnceCell::new();
+    let sleeps = |p: Peer| {
+        let all = sleeps.get_or_init(|| PEERS.map(many_sleeps));
+        all[PEERS.iter().position(|q| q.name() == p.name()).unwrap_or(0)]
+    };
+    add(
+        format!("{n} tasks sleeping 1 s: wall"),
+        "s",
+        "≤ 1.2 s",
+        &|p| sleeps(p).0,
+    );
+    add(
+        format!("{n} tasks sleeping 1 s: RSS/task"),
+        "bytes",
+        "≤ 256 B",
+        &|p| sleeps(p).1,
+    );
     let columns = ["ringloop", "tokio", "monoio"];
     common::print_table(
         "loop benchmarks (ratio columns: ringloop ÷ each; below 1.0 is faster or smaller)",
@@ -322,8 +334,10 @@ fn main() {
         &rows,
     );
     common::record(&rows, &columns);
-    for backend in [ringloop::Backend::Uring, ringloop::Backend::Epoll] {
-        nop_round_trips(backend);
+    if want("ring round trip") {
+        for backend in [ringloop::Backend::Uring, ringloop::Backend::Epoll] {
+            nop_round_trips(backend);
+        }
     }
 }
 

@@ -78,14 +78,17 @@ impl Context {
 
     /// The wheel's tick for an instant, rounded up so a timer never fires early.
     pub(crate) fn tick_at(&self, deadline: Instant) -> u64 {
+        // 64-bit arithmetic on purpose: `as_nanos()` is a u128, and its division is a
+        // library call that once cost as much as the whole timer insert.
         let since = deadline.saturating_duration_since(self.clock_start);
-        let nanos = since.as_nanos();
-        nanos.div_ceil(1_000_000).min(u64::MAX as u128) as u64
+        let millis = since.subsec_nanos().div_ceil(1_000_000) as u64;
+        since.as_secs().saturating_mul(1000).saturating_add(millis)
     }
 
     /// The wheel's tick now, rounded down.
     pub(crate) fn tick_now(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.clock_start).as_nanos() / 1_000_000) as u64
+        let since = now.saturating_duration_since(self.clock_start);
+        since.as_secs().saturating_mul(1000) + since.subsec_millis() as u64
     }
 
     pub(crate) fn instant_of_tick(&self, tick: u64) -> Option<Instant> {

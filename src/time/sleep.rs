@@ -99,10 +99,13 @@ impl Future for Sleep {
                     };
                 }
             }
-            if this.deadline.is_some_and(|d| d <= Instant::now()) {
+            let tick = this.deadline.map_or(u64::MAX, |d| ctx.tick_at(d));
+            // Already due by the wheel's clock (at most the last turn's start, so never
+            // early): no clock read here. A deadline that passed since then is fired by
+            // the next turn instead.
+            if tick <= wheel.elapsed() {
                 return Poll::Ready(());
             }
-            let tick = this.deadline.map_or(u64::MAX, |d| ctx.tick_at(d));
             this.entry = Some((ctx.shared.loop_id, wheel.insert(tick, cx.waker().clone())));
             Poll::Pending
         });

@@ -90,7 +90,7 @@ impl<T> Wheel<T> {
         self.armed
     }
 
-    #[cfg(test)]
+    /// The tick of the last `advance`: every deadline at or before it has passed.
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
