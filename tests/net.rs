@@ -375,6 +375,36 @@ both_backends! {
                 .await
                 .expect("EOF after a short read must wake");
             assert_eq!(n.unwrap(), 0, "EOF");
+            // The peer's FIN arrives with the last bytes and the loop sees that edge before
+            // the short read: no edge will come again, so EOF must be read without one.
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = TcpStream::connect(&addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let server = std::rc::Rc::new(server);
+            let first = spawn({
+                let server = server.clone();
+                async move { server.read(Vec::with_capacity(64)).await.0 }
+            });
+            ringloop::yield_now().await; // the read waits, so the socket gets registered
+            let (res, _) = client.write_all(b"a".to_vec()).await;
+            res.unwrap();
+            assert_eq!(first.await.unwrap().unwrap(), 1);
+            let (res, _) = client.write_all(b"last".to_vec()).await;
+            res.unwrap();
+            client.shutdown(Shutdown::Write).await.unwrap();
+            ringloop::time::sleep(Duration::from_millis(5)).await;
+            let (n, _) = server.read(Vec::with_capacity(64)).await;
+            assert_eq!(n.unwrap(), 4, "short read of the last bytes");
+            let reader = spawn({
+                let server = server.clone();
+                async move { server.read(Vec::with_capacity(64)).await.0 }
+            });
+            let n = ringloop::time::timeout(Duration::from_secs(10), reader)
+                .await
+                .expect("EOF after a short read of the last bytes must be read")
+                .unwrap();
+            assert_eq!(n.unwrap(), 0);
             // And the same over TCP, where the close comes as a reset.
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();

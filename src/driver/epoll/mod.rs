@@ -31,6 +31,10 @@ struct Registration {
     /// False once a syscall showed the direction drained; true again on its next edge.
     read_ready: bool,
     write_ready: bool,
+    /// The peer closed (or the socket failed): no edge will ever come again, so the
+    /// direction stays ready whatever a short transfer suggests.
+    read_closed: bool,
+    write_closed: bool,
 }
 
 impl Default for Registration {
@@ -40,6 +44,8 @@ impl Default for Registration {
             writers: Vec::new(),
             read_ready: true,
             write_ready: true,
+            read_closed: false,
+            write_closed: false,
         }
     }
 }
@@ -182,8 +188,8 @@ impl EpollDriver {
         self.registrations
             .get(registration as usize)
             .is_none_or(|reg| match interest {
-                Interest::Read => reg.read_ready,
-                Interest::Write => reg.write_ready,
+                Interest::Read => reg.read_ready || reg.read_closed,
+                Interest::Write => reg.write_ready || reg.write_closed,
             })
     }
 
@@ -355,6 +361,12 @@ impl EpollDriver {
                 continue;
             };
             let failed = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+            if failed || bits & libc::EPOLLRDHUP as u32 != 0 {
+                reg.read_closed = true;
+            }
+            if failed {
+                reg.write_closed = true;
+            }
             if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0 {
                 reg.read_ready = true;
                 for (_, waker) in reg.readers.drain(..) {
