@@ -45,18 +45,12 @@ impl<T: Send> JoinTarget<T> for BlockingCell<T> {
         }
     }
 
-    /// A closure already running on a thread cannot be interrupted (as with asyncio's
-    /// `run_in_executor`); cancelling only stops nobody from waiting for it.
-    fn request_cancel(self: Arc<Self>) {}
-
     fn is_complete(&self) -> bool {
         !matches!(
             *self.stage.lock().unwrap_or_else(|e| e.into_inner()),
             Stage::Running(_)
         )
     }
-
-    fn detach(&self) {}
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -328,3 +328,30 @@ fn join_handle_is_send_when_output_is() {
 fn spawn_outside_a_loop_panics_with_the_fix() {
     drop(spawn(async {}));
 }
+
+both_backends! {
+    // A wake from another thread can still be queued for a task that finished meanwhile;
+    // draining it must not put the finished task back among the live ones.
+    fn remote_wake_of_a_finished_task_leaves_nothing_behind(backend) {
+        let rt = runtime(backend);
+        for _ in 0..20 {
+            let value = rt
+                .block_on(async {
+                    let task = ringloop::spawn(async {
+                        let waker = std::future::poll_fn(|cx| {
+                            std::task::Poll::Ready(cx.waker().clone())
+                        })
+                        .await;
+                        std::thread::spawn(move || waker.wake()).join().unwrap();
+                        7
+                    });
+                    let value = task.await.unwrap();
+                    ringloop::time::sleep(std::time::Duration::from_millis(2)).await;
+                    value
+                })
+                .unwrap();
+            assert_eq!(value, 7);
+            assert_eq!(rt.live_tasks(), 0, "a finished task was registered again");
+        }
+    }
+}

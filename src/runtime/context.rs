@@ -3,13 +3,13 @@
 use super::shared::Shared;
 use super::stats::LoopCounters;
 use crate::driver::Driver;
-use crate::task::cell::{Task, UNREGISTERED};
+use crate::task::cell::Task;
+use crate::task::raw::UNREGISTERED;
 use crate::time::wheel::Wheel;
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -58,9 +58,11 @@ impl Context {
     }
 
     /// Adds a task to the owned table so shutdown can drop it on this thread.
-    pub(crate) fn register(&self, task: &Task) {
-        let index = self.owned.borrow_mut().insert(task.clone());
-        task.owned_index().store(index as u32, Ordering::Relaxed);
+    pub(crate) fn register(&self, task: Task) {
+        let mut owned = self.owned.borrow_mut();
+        let entry = owned.vacant_entry();
+        task.set_owned_index(entry.key() as u32);
+        entry.insert(task);
     }
 
     pub(crate) fn owned_len(&self) -> usize {
@@ -71,7 +73,7 @@ impl Context {
     pub(crate) fn take_owned(&self) -> Vec<Task> {
         let tasks: Vec<Task> = self.owned.borrow_mut().drain().collect();
         for task in &tasks {
-            task.owned_index().store(UNREGISTERED, Ordering::Relaxed);
+            task.set_owned_index(UNREGISTERED);
         }
         tasks
     }
@@ -160,16 +162,19 @@ pub(crate) fn push_local(loop_id: u64, task: Task) -> Result<(), Task> {
     }
 }
 
-/// Removes a finished task from its loop's owned table (no-op off the loop thread).
-pub(crate) fn deregister_owned(loop_id: u64, index: u32) {
+/// Removes a finished task from its loop's owned table (nothing off the loop thread) and
+/// returns the table's reference to it.
+pub(crate) fn deregister_owned(loop_id: u64, index: u32) -> Option<Task> {
     if index == UNREGISTERED {
-        return;
+        return None;
     }
     with_current(|ctx| {
-        if ctx.shared.loop_id == loop_id {
-            if let Ok(mut owned) = ctx.owned.try_borrow_mut() {
-                owned.try_remove(index as usize);
-            }
+        if ctx.shared.loop_id != loop_id {
+            return None;
         }
-    });
+        // The index stays set: a finished task must never look unregistered, or a wake
+        // still queued remotely would register it again.
+        ctx.owned.try_borrow_mut().ok()?.try_remove(index as usize)
+    })
+    .flatten()
 }

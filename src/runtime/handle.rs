@@ -2,7 +2,6 @@
 
 use super::context;
 use super::shared::Shared;
-use crate::task::cell::TaskCell;
 use crate::task::JoinHandle;
 use std::future::Future;
 use std::io;
@@ -47,10 +46,13 @@ impl Handle {
         if let Some(ctx) = on_loop {
             return super::spawn_on(&ctx, future, site);
         }
-        let cell = TaskCell::new(future, self.shared.clone(), site);
-        let handle = JoinHandle::new(cell.clone());
-        cell.schedule();
-        handle
+        let spawned = crate::task::cell::new_task(future, self.shared.loop_id, site, false);
+        if let Err(task) = self.shared.push_remote(spawned.queued) {
+            // The loop has shut down and never saw this task: nobody else can reach its
+            // (Send) future, so completing it as cancelled here is safe.
+            task.shutdown();
+        }
+        spawned.join
     }
 
     /// Runs `callback` on the loop thread on its next turn (asyncio's

@@ -22,7 +22,6 @@ pub use stats::Stats;
 use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::UringDriver;
 use crate::driver::{Backend, Driver};
-use crate::task::cell::TaskCell;
 use crate::task::JoinHandle;
 use context::Context;
 use shared::Shared;
@@ -63,6 +62,7 @@ impl Runtime {
 
     fn from_builder(config: Builder) -> io::Result<Runtime> {
         let shared = Arc::new(Shared::new(config.blocking_threads)?);
+        shared::register_loop(&shared);
         let mut fallback_reason = None;
         let driver = match config.backend {
             Backend::Uring => Driver::Uring(UringDriver::new(config.ring_entries, shared.clone())?),
@@ -182,14 +182,13 @@ pub(crate) fn spawn_on<F: Future + 'static>(
     future: F,
     site: &'static Location<'static>,
 ) -> JoinHandle<F::Output> {
-    let cell = TaskCell::new(future, ctx.shared.clone(), site);
-    let task: crate::task::cell::Task = cell.clone();
-    ctx.register(&task);
-    stats::bump(&ctx.counters.tasks_spawned);
-    if cell.mark_scheduled() {
-        ctx.run_queue.borrow_mut().push_back(task);
+    let spawned = crate::task::cell::new_task(future, ctx.shared.loop_id, site, true);
+    if let Some(owned) = spawned.owned {
+        ctx.register(owned);
     }
-    JoinHandle::new(cell)
+    stats::bump(&ctx.counters.tasks_spawned);
+    ctx.run_queue.borrow_mut().push_back(spawned.queued);
+    spawned.join
 }
 
 /// Spawns a task on the loop running on this thread (asyncio's `create_task`).
@@ -209,13 +208,15 @@ pub(crate) fn spawn_on<F: Future + 'static>(
 #[track_caller]
 pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
     let site = Location::caller();
-    let Some(ctx) = context::current() else {
+    let mut future = Some(future);
+    let spawned = context::with_current(|ctx| spawn_on(ctx, future.take().expect("once"), site));
+    let Some(join) = spawned else {
         panic!(
             "ringloop::spawn called with no loop running on this thread: call it inside \
              ringloop::run(...) / Runtime::block_on(...), or use Runtime::spawn or Handle::spawn"
         );
     };
-    spawn_on(&ctx, future, site)
+    join
 }
 
 /// Runs `callback` on this thread's loop at the start of its next turn (asyncio's

@@ -7,7 +7,7 @@ use crate::sys::EventFd;
 use crate::task::cell::Task;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 /// A plain callback sent from another thread (`Handle::call_soon`).
 pub(crate) type Callback = Box<dyn FnOnce() + Send>;
@@ -33,6 +33,30 @@ pub(crate) struct Shared {
 }
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The live loops, for wakes from other threads: a task records only its loop's id (no
+/// reference count to maintain per task), and a wake off the loop thread, which costs a
+/// lock and an eventfd write anyway, finds the loop here.
+static LOOPS: Mutex<Vec<(u64, Weak<Shared>)>> = Mutex::new(Vec::new());
+
+/// Makes `shared` findable by [`lookup_loop`] until it closes.
+pub(crate) fn register_loop(shared: &Arc<Shared>) {
+    let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+    loops.retain(|(_, weak)| weak.strong_count() > 0);
+    loops.push((shared.loop_id, Arc::downgrade(shared)));
+}
+
+/// The loop with this id, unless it has shut down.
+pub(crate) fn lookup_loop(loop_id: u64) -> Option<Arc<Shared>> {
+    let loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, weak) = loops.iter().find(|(id, _)| *id == loop_id)?;
+    weak.upgrade()
+}
+
+fn unregister_loop(loop_id: u64) {
+    let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+    loops.retain(|(id, weak)| *id != loop_id && weak.strong_count() > 0);
+}
 
 impl Shared {
     pub(crate) fn new(pool_threads: usize) -> io::Result<Self> {
@@ -60,16 +84,12 @@ impl Shared {
         true
     }
 
-    /// Queues a task woken (or spawned) from outside the loop thread.
-    pub(crate) fn push_remote(&self, task: Task) {
+    /// Queues a task woken (or spawned) from outside the loop thread; gives it back if the
+    /// loop has shut down.
+    pub(crate) fn push_remote(&self, task: Task) -> Result<(), Task> {
         let mut task = Some(task);
-        if !self.with_remote(false, |r| r.tasks.extend(task.take())) {
-            // The loop is gone; its futures were already dropped on its own thread, and a
-            // never-run remote task's future is Send. Either way this completes the join handle.
-            if let Some(task) = task {
-                task.shutdown();
-            }
-        }
+        self.with_remote(false, |r| r.tasks.extend(task.take()));
+        task.map_or(Ok(()), Err)
     }
 
     /// Queues a callback; `false` if the loop has shut down.
@@ -122,6 +142,7 @@ impl Shared {
     pub(crate) fn close(&self) -> Remote {
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, Ordering::Release);
+        unregister_loop(self.loop_id);
         Remote {
             tasks: std::mem::take(&mut remote.tasks),
             callbacks: std::mem::take(&mut remote.callbacks),

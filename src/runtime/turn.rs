@@ -4,7 +4,8 @@ use super::builder::Builder;
 use super::context::Context;
 use super::stats::bump;
 use crate::op::COOP_BUDGET;
-use crate::task::cell::{Task, UNREGISTERED};
+use crate::task::cell::Task;
+use crate::task::raw::UNREGISTERED;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
@@ -90,8 +91,8 @@ pub(super) fn take_remote_work(ctx: &Context) {
         }
     }
     for task in remote.tasks {
-        if task.owned_index().load(Ordering::Relaxed) == UNREGISTERED {
-            ctx.register(&task);
+        if task.owned_index() == UNREGISTERED {
+            ctx.register(task.clone());
         }
         ctx.run_queue.borrow_mut().push_back(task);
     }

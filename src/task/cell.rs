@@ -1,124 +1,98 @@
-//! The task cell: one allocation holding a spawned future, its output and its join waker.
+//! The task cell: one allocation holding the header, the join waker, and the future or
+//! (once it finished) its output.
 
-use super::join::{JoinError, JoinTarget};
-use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED};
+use super::join::{JoinError, JoinHandle};
+use super::raw::{release, Header, RawTask, Vtable, UNREGISTERED};
+use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED, JOIN_WAKER};
 use crate::runtime::context;
-use crate::runtime::shared::Shared;
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 use std::task::{Context, Poll, Waker};
 
 /// A runnable task, type-erased for the run queues.
-pub(crate) type Task = Arc<dyn Runnable>;
+pub(crate) type Task = RawTask;
 
-/// The loop's view of a task.
-pub(crate) trait Runnable: Send + Sync {
-    /// Polls the task once; on the loop thread only.
-    fn run(self: Arc<Self>);
-    /// Drops the future without polling it (runtime shutdown); on the loop thread only.
-    fn shutdown(self: Arc<Self>);
-    /// Where `spawn` was called, for the stall detector.
-    fn spawn_site(&self) -> &'static Location<'static>;
-    fn owned_index(&self) -> &AtomicU32;
-    /// The loop this task belongs to.
-    fn shared(&self) -> &Arc<Shared>;
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
 }
 
-/// Not registered in the loop's owned-task table yet (spawned from another thread).
-pub(crate) const UNREGISTERED: u32 = u32::MAX;
+#[repr(C)]
+struct TaskCell<F: Future> {
+    header: Header,
+    /// Written by the join handle while `JOIN_WAKER` is clear; read by the loop while set.
+    join_waker: UnsafeCell<Option<Waker>>,
+    stage: UnsafeCell<Stage<F>>,
+}
 
-pub(crate) struct TaskCell<F: Future> {
-    state: State,
-    shared: Arc<Shared>,
-    future: UnsafeCell<Option<F>>,
-    output: UnsafeCell<Option<Result<F::Output, JoinError>>>,
-    join_waker: Mutex<Option<Waker>>,
+/// A new task for `loop_id`: the references for the owned table (local spawns only), the
+/// run queue, and the join handle, all counted at once.
+pub(crate) struct Spawned<T> {
+    pub(crate) owned: Option<Task>,
+    pub(crate) queued: Task,
+    pub(crate) join: JoinHandle<T>,
+}
+
+/// Allocates a task that is already marked scheduled. `local`: it is registered in the
+/// owned table right away (spawned on its loop thread), so it gets a reference for that.
+pub(crate) fn new_task<F: Future + 'static>(
+    future: F,
+    loop_id: u64,
     site: &'static Location<'static>,
-    owned_index: AtomicU32,
+    local: bool,
+) -> Spawned<F::Output> {
+    let refs = if local { 3 } else { 2 };
+    let cell = TaskCell {
+        header: Header {
+            state: State::new_scheduled(refs),
+            vtable: vtable::<F>(),
+            loop_id,
+            owned_index: AtomicU32::new(UNREGISTERED),
+            site,
+        },
+        join_waker: UnsafeCell::new(None),
+        stage: UnsafeCell::new(Stage::Running(future)),
+    };
+    let memory = super::recycle::allocate(Layout::new::<TaskCell<F>>()).cast::<TaskCell<F>>();
+    // SAFETY: fresh memory with the cell's size and alignment.
+    unsafe { memory.as_ptr().write(cell) };
+    let ptr = memory.cast::<Header>();
+    // SAFETY: the state word counts `refs` references; each handle below adopts one.
+    unsafe {
+        Spawned {
+            owned: local.then(|| RawTask::from_counted(ptr)),
+            queued: RawTask::from_counted(ptr),
+            join: JoinHandle::from_task(RawTask::from_counted(ptr)),
+        }
+    }
 }
 
-// SAFETY: the future (which may be !Send) is only polled and dropped on the loop thread that
-// owns `shared` (run/shutdown are only called from that loop's run queue, and the loop drops
-// every unfinished future itself on shutdown). The output is handed over under the State
-// protocol (see state.rs), and `JoinHandle` is only Send when the output is.
-unsafe impl<F: Future> Send for TaskCell<F> {}
-// SAFETY: see the Send impl; shared access goes through atomics and the join-waker mutex.
-unsafe impl<F: Future> Sync for TaskCell<F> {}
-
-impl<F: Future + 'static> TaskCell<F> {
-    pub(crate) fn new(
-        future: F,
-        shared: Arc<Shared>,
-        site: &'static Location<'static>,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            state: State::new(),
-            shared,
-            future: UnsafeCell::new(Some(future)),
-            output: UnsafeCell::new(None),
-            join_waker: Mutex::new(None),
-            site,
-            owned_index: AtomicU32::new(UNREGISTERED),
-        })
+fn vtable<F: Future + 'static>() -> &'static Vtable {
+    struct For<F>(std::marker::PhantomData<F>);
+    impl<F: Future + 'static> For<F> {
+        const VTABLE: Vtable = Vtable {
+            poll: poll::<F>,
+            shutdown: shutdown::<F>,
+            dealloc: dealloc::<F>,
+            try_read_output: try_read_output::<F>,
+            drop_join_handle: drop_join_handle::<F>,
+        };
     }
+    &For::<F>::VTABLE
+}
 
-    /// Marks a fresh task scheduled; the caller queues it.
-    pub(crate) fn mark_scheduled(&self) -> bool {
-        self.state.try_schedule()
-    }
-
-    /// Schedules through a borrowed reference, cloning only when it must be queued.
-    pub(crate) fn wake_ref(self: &Arc<Self>) {
-        if self.state.load() & (super::state::SCHEDULED | COMPLETE) == 0 {
-            self.clone().schedule();
-        }
-    }
-
-    /// Puts the task on a run queue unless it is already on one.
-    pub(crate) fn schedule(self: Arc<Self>) {
-        if self.state.try_schedule() {
-            let loop_id = self.shared.loop_id;
-            let task: Task = self;
-            if let Err(task) = context::push_local(loop_id, task) {
-                task.shared().clone().push_remote(task);
-            }
-        }
-    }
-
-    /// Stores the result, hands it to the join handle (or drops it), wakes the joiner.
-    fn complete(&self, output: Result<F::Output, JoinError>) {
-        // SAFETY: the output is written only here, once, on the loop thread, before COMPLETE
-        // is published; nobody reads it until they observe COMPLETE.
-        unsafe { *self.output.get() = Some(output) };
-        let prev = self.state.set(COMPLETE);
-        if prev & JOIN_DROPPED != 0 {
-            // SAFETY: the handle is gone and saw no COMPLETE, so we are the output's only owner.
-            drop(unsafe { (*self.output.get()).take() });
-        } else if let Some(waker) = self
-            .join_waker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            waker.wake();
-        }
-        context::deregister_owned(
-            self.shared.loop_id,
-            self.owned_index.load(Ordering::Relaxed),
-        );
-    }
-
-    /// Drops the future, catching a panic from its destructor.
-    fn drop_future(&self) -> Option<Box<dyn Any + Send>> {
-        // SAFETY: only the loop thread touches the future, and not re-entrantly.
-        let slot = unsafe { &mut *self.future.get() };
-        catch_unwind(AssertUnwindSafe(|| drop(slot.take()))).err()
-    }
+/// # Safety
+/// `ptr` must be the header of a live `TaskCell<F>`.
+unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a TaskCell<F> {
+    // SAFETY: the header is the first field of a #[repr(C)] TaskCell<F> (caller's promise).
+    unsafe { ptr.cast::<TaskCell<F>>().as_ref() }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -131,98 +105,186 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-impl<F: Future + 'static> Runnable for TaskCell<F> {
-    fn run(self: Arc<Self>) {
-        let prev = self.state.begin_run();
-        if prev & COMPLETE != 0 {
-            return;
-        }
-        if prev & CANCELLED != 0 {
-            let panic = self.drop_future();
-            self.complete(Err(panic.map_or(JoinError::Cancelled, |p| {
-                JoinError::Panicked {
-                    message: panic_message(&*p),
-                }
-            })));
-            return;
-        }
-        let waker = super::waker::borrowed(&self);
-        let mut cx = Context::from_waker(&waker);
-        // SAFETY: only the loop thread touches the future, and not re-entrantly.
-        let slot = unsafe { &mut *self.future.get() };
-        let Some(future) = slot.as_mut() else { return };
-        // SAFETY: the future lives inside the Arc allocation and is never moved out until dropped.
-        let future = unsafe { Pin::new_unchecked(future) };
-        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
-            Ok(Poll::Pending) => {}
-            Ok(Poll::Ready(value)) => {
-                *slot = None;
-                self.complete(Ok(value));
+impl<F: Future> TaskCell<F> {
+    /// Replaces the stage, catching a panic from the old future's destructor.
+    ///
+    /// # Safety
+    /// Loop thread only, and nobody else may be using the stage (no COMPLETE published).
+    unsafe fn replace_stage(&self, stage: Stage<F>) -> Option<Box<dyn Any + Send>> {
+        // SAFETY: the caller guarantees exclusive access to the stage.
+        let slot = unsafe { &mut *self.stage.get() };
+        let old = std::mem::replace(slot, Stage::Consumed);
+        let panic = catch_unwind(AssertUnwindSafe(|| drop(old))).err();
+        *slot = stage;
+        panic
+    }
+
+    /// Stores the output, publishes COMPLETE, hands the output over (or drops it) and
+    /// wakes the joiner, then leaves the owned table.
+    ///
+    /// # Safety
+    /// Loop thread only; the future has been dropped (the stage is not `Running`).
+    unsafe fn complete(&self, ptr: NonNull<Header>, output: Result<F::Output, JoinError>) {
+        // SAFETY: the output is written once, on the loop thread, before COMPLETE is
+        // published; nobody reads the stage until they observe COMPLETE.
+        unsafe { *self.stage.get() = Stage::Finished(output) };
+        let prev = self.header.state.set(COMPLETE);
+        if prev & JOIN_DROPPED != 0 {
+            // SAFETY: the handle is gone and saw no COMPLETE: the output is ours alone.
+            drop(unsafe { std::mem::replace(&mut *self.stage.get(), Stage::Consumed) });
+        } else if prev & JOIN_WAKER != 0 {
+            // SAFETY: JOIN_WAKER was set before COMPLETE, so the handle no longer writes
+            // the slot (clearing the flag fails once COMPLETE is set): reading is safe.
+            if let Some(waker) = unsafe { &*self.join_waker.get() } {
+                waker.wake_by_ref();
             }
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                drop(self.drop_future());
-                self.complete(Err(JoinError::Panicked { message }));
-            }
         }
-    }
-
-    fn shutdown(self: Arc<Self>) {
-        if self.state.load() & COMPLETE != 0 {
-            return;
+        let index = self
+            .header
+            .owned_index
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(owned) = context::deregister_owned(self.header.loop_id, index) {
+            debug_assert_eq!(owned.as_ptr(), ptr);
         }
-        let panic = self.drop_future();
-        drop(panic);
-        self.complete(Err(JoinError::Cancelled));
-    }
-
-    fn spawn_site(&self) -> &'static Location<'static> {
-        self.site
-    }
-
-    fn owned_index(&self) -> &AtomicU32 {
-        &self.owned_index
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
-        &self.shared
     }
 }
 
-impl<F: Future + 'static> JoinTarget<F::Output> for TaskCell<F> {
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<F::Output, JoinError>> {
-        if self.state.load() & COMPLETE == 0 {
-            let mut slot = self.join_waker.lock().unwrap_or_else(|e| e.into_inner());
-            match slot.as_ref() {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
-            }
-            drop(slot);
-            if self.state.load() & COMPLETE == 0 {
-                return Poll::Pending;
-            }
-        }
-        // SAFETY: COMPLETE was observed (acquire) and the handle is the output's sole owner now.
-        let output = unsafe { (*self.output.get()).take() };
-        Poll::Ready(output.expect("JoinHandle polled again after it returned Ready"))
-    }
+/// # Safety
+/// Vtable entry: `ptr` is a live `TaskCell<F>`; called on its loop thread with the run
+/// queue's reference, which this releases.
+unsafe fn poll<F: Future + 'static>(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the cell alive for this call.
+    let cell = unsafe { cell::<F>(ptr) };
+    run(cell, ptr);
+    // SAFETY: releases the run queue's reference, which the caller handed over.
+    unsafe { release(ptr) };
+}
 
-    fn request_cancel(self: Arc<Self>) {
-        let prev = self.state.set(CANCELLED);
-        if prev & (COMPLETE | CANCELLED) == 0 {
-            self.schedule();
+fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) {
+    let prev = cell.header.state.begin_run();
+    if prev & COMPLETE != 0 {
+        return;
+    }
+    if prev & CANCELLED != 0 {
+        // SAFETY: loop thread, COMPLETE not published: the stage is ours.
+        let panic = unsafe { cell.replace_stage(Stage::Consumed) };
+        let error = panic.map_or(JoinError::Cancelled, |p| JoinError::Panicked {
+            message: panic_message(&*p),
+        });
+        // SAFETY: the future is dropped; loop thread.
+        unsafe { cell.complete(ptr, Err(error)) };
+        return;
+    }
+    let waker = super::waker::borrowed(ptr);
+    let mut cx = Context::from_waker(&waker);
+    // SAFETY: only the loop thread touches the stage before COMPLETE, and not re-entrantly.
+    let Stage::Running(future) = (unsafe { &mut *cell.stage.get() }) else {
+        return;
+    };
+    // SAFETY: the future lives in the task allocation and never moves until dropped.
+    let future = unsafe { Pin::new_unchecked(future) };
+    let result = match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+        Ok(Poll::Pending) => return,
+        Ok(Poll::Ready(value)) => {
+            // SAFETY: as above; the finished future is dropped here.
+            drop(unsafe { cell.replace_stage(Stage::Consumed) });
+            Ok(value)
+        }
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            // SAFETY: as above.
+            drop(unsafe { cell.replace_stage(Stage::Consumed) });
+            Err(JoinError::Panicked { message })
+        }
+    };
+    // SAFETY: the future is dropped; loop thread.
+    unsafe { cell.complete(ptr, result) };
+}
+
+/// # Safety
+/// Vtable entry: `ptr` is a live `TaskCell<F>`; on its loop thread (or for a `Send`
+/// future whose loop is gone); releases the caller's reference.
+unsafe fn shutdown<F: Future + 'static>(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the cell alive.
+    let cell = unsafe { cell::<F>(ptr) };
+    if cell.header.state.load() & COMPLETE == 0 {
+        // SAFETY: COMPLETE not published and we are the only thread running this task.
+        drop(unsafe { cell.replace_stage(Stage::Consumed) });
+        // SAFETY: the future is dropped.
+        unsafe { cell.complete(ptr, Err(JoinError::Cancelled)) };
+    }
+    // SAFETY: releases the caller's reference, handed over with the call.
+    unsafe { release(ptr) };
+}
+
+/// # Safety
+/// Vtable entry: the last reference to the `TaskCell<F>` at `ptr` is gone.
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    let cell = ptr.cast::<TaskCell<F>>();
+    // SAFETY: written in `new_task` and unreachable now: drop it in place, then give the
+    // memory back with the layout it was allocated with.
+    unsafe {
+        std::ptr::drop_in_place(cell.as_ptr());
+        super::recycle::release(cell.cast(), Layout::new::<TaskCell<F>>());
+    }
+}
+
+/// # Safety
+/// Vtable entry: called by the task's join handle (which holds a reference) with `dst`
+/// pointing at a `Poll<Result<F::Output, JoinError>>`.
+unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+    // SAFETY: the handle's reference keeps the cell alive.
+    let cell = unsafe { cell::<F>(ptr) };
+    // SAFETY: only the join handle calls this, so the slot rules of state.rs apply.
+    if unsafe { output_ready(cell, waker) } {
+        // SAFETY: COMPLETE was observed (acquire) and the handle is the output's sole owner.
+        let stage = unsafe { std::mem::replace(&mut *cell.stage.get(), Stage::Consumed) };
+        let Stage::Finished(output) = stage else {
+            panic!("JoinHandle polled again after it returned Ready");
+        };
+        // SAFETY: the caller passes a valid, writable Poll<Result<F::Output, JoinError>>.
+        unsafe { *(dst as *mut Poll<Result<F::Output, JoinError>>) = Poll::Ready(output) };
+    }
+}
+
+/// Whether the output is ready; if not, makes sure `waker` will be woken when it is.
+///
+/// # Safety
+/// Join handle only (it alone writes the join waker slot, and only while JOIN_WAKER is clear).
+unsafe fn output_ready<F: Future>(cell: &TaskCell<F>, waker: &Waker) -> bool {
+    let state = &cell.header.state;
+    let word = state.load();
+    if word & COMPLETE != 0 {
+        return true;
+    }
+    let slot = cell.join_waker.get();
+    if word & JOIN_WAKER != 0 {
+        // SAFETY: while JOIN_WAKER is set nobody writes the slot; reading is shared.
+        if unsafe { &*slot }
+            .as_ref()
+            .is_some_and(|w| w.will_wake(waker))
+        {
+            return false;
+        }
+        if state.unset_join_waker().is_err() {
+            return true;
         }
     }
+    // SAFETY: JOIN_WAKER is clear, so the loop will not read the slot: it is ours to write.
+    unsafe { *slot = Some(waker.clone()) };
+    state.set_join_waker().is_err()
+}
 
-    fn is_complete(&self) -> bool {
-        self.state.load() & COMPLETE != 0
+/// # Safety
+/// Vtable entry: the join handle is dropped; releases its reference.
+unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>, output_taken: bool) {
+    // SAFETY: the handle's reference keeps the cell alive until the release below.
+    let cell = unsafe { cell::<F>(ptr) };
+    if !output_taken && cell.header.state.set(JOIN_DROPPED) & COMPLETE != 0 {
+        // SAFETY: COMPLETE came first, so the loop left the output to us; drop it before
+        // releasing our reference (another release may free the task right after).
+        drop(unsafe { std::mem::replace(&mut *cell.stage.get(), Stage::Consumed) });
     }
-
-    fn detach(&self) {
-        let prev = self.state.set(JOIN_DROPPED);
-        if prev & COMPLETE != 0 {
-            // SAFETY: COMPLETE was set before JOIN_DROPPED, so the handle owns the unread output.
-            drop(unsafe { (*self.output.get()).take() });
-        }
-    }
+    // SAFETY: the handle's reference, handed over with the call.
+    unsafe { release(ptr) };
 }

@@ -2,6 +2,8 @@
 
 pub(crate) mod cell;
 pub(crate) mod join;
+pub(crate) mod raw;
+mod recycle;
 pub(crate) mod state;
 mod waker;
 

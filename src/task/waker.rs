@@ -1,49 +1,62 @@
-//! Task wakers built straight on the task's `Arc`, so polling a task borrows its reference
-//! instead of cloning it (one atomic increment and decrement saved per poll).
+//! Task wakers, built straight on the task header: one vtable for every task type, since
+//! waking only needs the state word and the loop id. Polling a task lends it a waker that
+//! borrows the run queue's reference, so a poll costs no reference-count traffic.
 
-use super::cell::TaskCell;
-use std::future::Future;
+use super::raw::{release, Header, RawTask};
+use super::state::{COMPLETE, SCHEDULED};
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
+use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-struct Vtable<F>(std::marker::PhantomData<F>);
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
-impl<F: Future + 'static> Vtable<F> {
-    const VTABLE: RawWakerVTable =
-        RawWakerVTable::new(clone::<F>, wake::<F>, wake_by_ref::<F>, drop_waker::<F>);
+/// # Safety
+/// `ptr` must be the header of a task the caller holds a reference to.
+unsafe fn header<'a>(ptr: *const ()) -> &'a Header {
+    // SAFETY: the caller's reference keeps the task alive.
+    unsafe { &*(ptr as *const Header) }
 }
 
-unsafe fn clone<F: Future + 'static>(ptr: *const ()) -> RawWaker {
-    // SAFETY: `ptr` came from `Arc::as_ptr`/`into_raw` of a live TaskCell<F>; the new waker
+unsafe fn clone(ptr: *const ()) -> RawWaker {
+    // SAFETY: a waker holds (or borrows) a reference, so the task is live; the new waker
     // owns the reference added here.
-    unsafe { Arc::increment_strong_count(ptr as *const TaskCell<F>) };
-    RawWaker::new(ptr, &Vtable::<F>::VTABLE)
+    unsafe { header(ptr) }.state.ref_inc();
+    RawWaker::new(ptr, &VTABLE)
 }
 
-unsafe fn wake<F: Future + 'static>(ptr: *const ()) {
-    // SAFETY: a waker owns one reference (from `clone`); waking by value consumes it.
-    let task = unsafe { Arc::from_raw(ptr as *const TaskCell<F>) };
-    task.schedule();
+/// Whether a wake has anything to do (a cheap load before the atomic read-modify-write).
+fn needs_schedule(header: &Header) -> bool {
+    header.state.load() & (SCHEDULED | COMPLETE) == 0 && header.state.try_schedule()
 }
 
-unsafe fn wake_by_ref<F: Future + 'static>(ptr: *const ()) {
-    // SAFETY: the waker's reference keeps the task alive for this call; ManuallyDrop leaves
-    // the count untouched.
-    let task = ManuallyDrop::new(unsafe { Arc::from_raw(ptr as *const TaskCell<F>) });
-    TaskCell::wake_ref(&task);
+unsafe fn wake(ptr: *const ()) {
+    // SAFETY: a waker owns one reference; waking by value consumes it.
+    let task = unsafe { RawTask::from_counted(NonNull::new_unchecked(ptr as *mut Header)) };
+    if needs_schedule(task.header()) {
+        task.schedule();
+    }
 }
 
-unsafe fn drop_waker<F: Future + 'static>(ptr: *const ()) {
+unsafe fn wake_by_ref(ptr: *const ()) {
+    // SAFETY: the waker's reference keeps the task alive for this call.
+    let header = unsafe { header(ptr) };
+    if needs_schedule(header) {
+        header.state.ref_inc();
+        // SAFETY: the reference counted just above goes to the run queue.
+        unsafe { RawTask::from_counted(NonNull::new_unchecked(ptr as *mut Header)) }.schedule();
+    }
+}
+
+unsafe fn drop_waker(ptr: *const ()) {
     // SAFETY: releases the reference this waker owned.
-    unsafe { Arc::decrement_strong_count(ptr as *const TaskCell<F>) };
+    unsafe { release(NonNull::new_unchecked(ptr as *mut Header)) };
 }
 
-/// A waker that borrows `task`'s reference; it must not outlive `task` (cloning it takes a
-/// reference of its own, so clones may).
-pub(crate) fn borrowed<F: Future + 'static>(task: &Arc<TaskCell<F>>) -> ManuallyDrop<Waker> {
-    let raw = RawWaker::new(Arc::as_ptr(task) as *const (), &Vtable::<F>::VTABLE);
-    // SAFETY: the vtable matches the pointer's type; ManuallyDrop means dropping this
-    // borrowed waker never releases a reference it does not own.
+/// A waker that borrows the caller's reference to the task at `ptr`; it must not outlive
+/// that reference (cloning it takes a reference of its own, so clones may).
+pub(crate) fn borrowed(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
+    let raw = RawWaker::new(ptr.as_ptr() as *const (), &VTABLE);
+    // SAFETY: the vtable matches the pointer; ManuallyDrop means dropping this borrowed
+    // waker never releases a reference it does not own.
     ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
 }

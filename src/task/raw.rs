@@ -1,0 +1,168 @@
+//! The type-erased task: a header at the start of every task allocation, a vtable of the
+//! operations that need the future's type, and `RawTask`, an owned reference to one.
+//!
+//! A hand-rolled reference count (in the state word, see `state.rs`) instead of `Arc`
+//! lets a spawn start with all three of its references (owned table, run queue, join
+//! handle) in one plain store, and lets a wake check and set its bits without cloning.
+
+use super::state::State;
+use crate::runtime::context;
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Waker;
+
+/// What only the typed cell knows how to do. Every function takes the header pointer of a
+/// live task; none of them releases the caller's reference unless it says so.
+pub(crate) struct Vtable {
+    /// Polls the task once (loop thread only).
+    pub(crate) poll: unsafe fn(NonNull<Header>),
+    /// Drops the future unpolled and completes the task as cancelled.
+    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// Frees the allocation (the last reference is gone).
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Join side: writes `Poll<Result<T, JoinError>>` to the pointer if the output is ready,
+    /// else registers the waker.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// Join side: the handle is dropped (the bool: it already took the output).
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>, bool),
+}
+
+/// The first field of every task cell (`#[repr(C)]`), so a header pointer is a cell pointer.
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    /// The loop the task belongs to; remote wakes find it through the loop registry.
+    pub(crate) loop_id: u64,
+    /// Index in the loop's owned-task table (loop thread only; an atomic for `Sync`).
+    pub(crate) owned_index: AtomicU32,
+    /// Where `spawn` was called, for the stall detector.
+    pub(crate) site: &'static Location<'static>,
+}
+
+/// Not registered in the loop's owned-task table yet (spawned from another thread).
+pub(crate) const UNREGISTERED: u32 = u32::MAX;
+
+/// One counted reference to a task; dropping it releases the reference.
+pub(crate) struct RawTask {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a RawTask only touches the header's atomics from any thread; the future is
+// polled or dropped only through `run`/`shutdown`, which the runtime calls on the task's
+// own loop thread (or, for a loop that is gone, only for remote-spawned `Send` futures).
+unsafe impl Send for RawTask {}
+// SAFETY: as above; shared access is to atomics only.
+unsafe impl Sync for RawTask {}
+
+impl RawTask {
+    /// Adopts one reference already counted in the state word.
+    ///
+    /// # Safety
+    /// `ptr` must be a live task header, and the caller must own the reference it hands over.
+    pub(crate) unsafe fn from_counted(ptr: NonNull<Header>) -> Self {
+        Self { ptr }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: this reference keeps the allocation alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// Gives up this reference without releasing it (the caller takes it over).
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        ptr
+    }
+
+    pub(crate) fn spawn_site(&self) -> &'static Location<'static> {
+        self.header().site
+    }
+
+    pub(crate) fn owned_index(&self) -> u32 {
+        self.header().owned_index.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_owned_index(&self, index: u32) {
+        self.header().owned_index.store(index, Ordering::Relaxed);
+    }
+
+    /// Polls the task once, consuming the run queue's reference. Loop thread only.
+    pub(crate) fn run(self) {
+        let poll = self.header().vtable.poll;
+        // SAFETY: the runtime calls run only on the task's loop thread, with a live task;
+        // `poll` releases the reference `into_raw` hands it.
+        unsafe { poll(self.into_raw()) }
+    }
+
+    /// Drops the future and completes the task as cancelled. Loop thread only (or a
+    /// remote-spawned `Send` task whose loop is gone).
+    pub(crate) fn shutdown(self) {
+        let shutdown = self.header().vtable.shutdown;
+        // SAFETY: as for `run`.
+        unsafe { shutdown(self.into_raw()) }
+    }
+
+    /// Queues the task on its loop: this thread's run queue when this thread runs it, else
+    /// the loop's remote queue. Consumes this reference.
+    ///
+    /// If the loop has shut down, the wake is dropped: shutdown completes every task the
+    /// loop knew of (owned or queued) on the loop thread itself, so nothing is left to run,
+    /// and a future must never be dropped here, off its thread.
+    pub(crate) fn schedule(self) {
+        let loop_id = self.header().loop_id;
+        if let Err(task) = context::push_local(loop_id, self) {
+            if let Some(shared) = crate::runtime::shared::lookup_loop(loop_id) {
+                let _ = shared.push_remote(task);
+            }
+        }
+    }
+}
+
+impl RawTask {
+    /// Join side: writes the output to `dst` (a `Poll<Result<T, JoinError>>` for the task's
+    /// output type `T`) when it is ready, else registers `waker`.
+    pub(crate) fn read_output(&self, dst: *mut (), waker: &Waker) {
+        // SAFETY: only the task's JoinHandle calls this, with a `dst` of the matching type.
+        unsafe { (self.header().vtable.try_read_output)(self.ptr, dst, waker) }
+    }
+
+    /// Join side: the handle is gone; consumes its reference.
+    pub(crate) fn drop_join_handle(self, output_taken: bool) {
+        let drop_join_handle = self.header().vtable.drop_join_handle;
+        // SAFETY: the JoinHandle's own reference, handed over once.
+        unsafe { drop_join_handle(self.into_raw(), output_taken) }
+    }
+}
+
+impl Clone for RawTask {
+    fn clone(&self) -> Self {
+        self.header().state.ref_inc();
+        Self { ptr: self.ptr }
+    }
+}
+
+impl Drop for RawTask {
+    fn drop(&mut self) {
+        // SAFETY: this reference was counted; the last one frees the task exactly once.
+        unsafe { release(self.ptr) }
+    }
+}
+
+/// Releases one reference to the task at `ptr`, freeing it with the last.
+///
+/// # Safety
+/// The caller must own one counted reference to a live task and not use it afterwards.
+pub(crate) unsafe fn release(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive until this decrement.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.ref_dec() {
+        // SAFETY: that was the last reference: nobody else can reach the task any more.
+        unsafe { (header.vtable.dealloc)(ptr) }
+    }
+}
