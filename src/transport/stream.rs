@@ -3,6 +3,7 @@
 use super::flow::{Edge, FlowControl};
 use super::signal::{join2, race, Changed};
 use super::sink::{ProtocolSink, READ_CHUNK};
+use crate::buf::IoBuf;
 use crate::driver::shared_fd::SharedFd;
 use crate::op;
 use crate::op::multishot::OpStream;
@@ -13,13 +14,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-/// Small writes are appended to the last queued chunk up to this size, so that many tiny
-/// writes in one turn go out as one contiguous send.
-const COALESCE_LIMIT: usize = 64 * 1024;
+/// A send buffer that grew past this (one huge write) is freed once sent, not kept.
+const KEEP_BUFFER_LIMIT: usize = 256 * 1024;
 
 #[derive(Default)]
 struct State {
-    chunks: VecDeque<Vec<u8>>,
+    /// Bytes written since the write loop took the last batch: every write of a turn
+    /// lands here and goes out in one send. The write loop swaps it with the buffer it
+    /// just finished sending, so steady traffic allocates nothing.
+    pending: Vec<u8>,
     /// Bytes written by the protocol and not yet accepted by the kernel.
     buffered: usize,
     flow: FlowControl,
@@ -77,13 +80,8 @@ impl Transport {
             if s.closing || s.aborted {
                 return Err(closed_error("write"));
             }
-            for data in bufs.iter().filter(|d| !d.is_empty()) {
-                match s.chunks.back_mut() {
-                    Some(last) if last.len() + data.len() <= COALESCE_LIMIT => {
-                        last.extend_from_slice(data)
-                    }
-                    _ => s.chunks.push_back(data.to_vec()),
-                }
+            for data in bufs {
+                s.pending.extend_from_slice(data);
                 s.buffered += data.len();
             }
             let size = s.buffered;
@@ -131,7 +129,7 @@ impl Transport {
         let mut s = self.inner.state.borrow_mut();
         s.closing = true;
         s.aborted = true;
-        s.chunks.clear();
+        s.pending = Vec::new();
         s.buffered = 0;
         drop(s);
         self.inner.changed.notify();
@@ -230,7 +228,7 @@ impl Transport {
         }
         s.aborted = true;
         s.closing = true;
-        s.chunks.clear();
+        s.pending = Vec::new();
         s.buffered = 0;
         drop(s);
         self.inner.changed.notify();
@@ -297,7 +295,7 @@ impl Drop for Teardown {
         if let Ok(mut state) = inner.state.try_borrow_mut() {
             state.finished = true;
             state.closing = true;
-            state.chunks.clear();
+            state.pending = Vec::new();
         }
         inner.changed.notify();
     }
@@ -486,86 +484,82 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
 }
 
 async fn write_loop(t: &Transport, fd: &SharedFd) {
+    // The batch handed to the kernel, and how much of it it has taken so far.
+    let mut sending: Vec<u8> = Vec::new();
+    let mut sent = 0;
     loop {
-        t.inner
-            .changed
-            .until(|| {
-                let s = t.inner.state.borrow();
-                s.aborted || s.closing || !s.chunks.is_empty() || (s.eof_requested && !s.eof_sent)
-            })
-            .await;
-        let (chunks, eof_due, closing) = {
-            let mut s = t.inner.state.borrow_mut();
-            if s.aborted {
-                return;
-            }
-            (
-                s.chunks.drain(..).collect::<Vec<_>>(),
-                s.eof_requested && !s.eof_sent,
-                s.closing,
-            )
-        };
-        if !chunks.is_empty() {
-            let aborted = || t.inner.state.borrow().aborted;
-            let sent = if chunks.len() == 1 {
-                let chunk = chunks.into_iter().next().expect("one chunk");
-                race(op::send::send(fd, chunk, 0), t.inner.changed.until(aborted))
-                    .await
-                    .map(|(r, b)| (r, vec![b]))
-            } else {
-                race(
-                    op::writev::writev(fd, chunks, None),
-                    t.inner.changed.until(aborted),
-                )
-                .await
-            };
-            let Ok((res, chunks)) = sent else { return };
-            match res {
-                Ok(n) => requeue_unsent(t, chunks, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => requeue_unsent(t, chunks, 0),
-                Err(e) => {
-                    t.fail(e);
+        if sent == sending.len() {
+            t.inner
+                .changed
+                .until(|| {
+                    let s = t.inner.state.borrow();
+                    s.aborted
+                        || s.closing
+                        || !s.pending.is_empty()
+                        || (s.eof_requested && !s.eof_sent)
+                })
+                .await;
+            let (eof_due, closing) = {
+                let mut s = t.inner.state.borrow_mut();
+                if s.aborted {
                     return;
                 }
+                sending.clear();
+                if sending.capacity() > KEEP_BUFFER_LIMIT {
+                    sending = Vec::new();
+                }
+                std::mem::swap(&mut sending, &mut s.pending);
+                sent = 0;
+                (s.eof_requested && !s.eof_sent, s.closing)
+            };
+            if sending.is_empty() {
+                if eof_due {
+                    t.inner.state.borrow_mut().eof_sent = true;
+                    if let Err(e) = op::shutdown::shutdown(fd, std::net::Shutdown::Write).await {
+                        t.fail(e);
+                        return;
+                    }
+                    continue;
+                }
+                if closing {
+                    return;
+                }
+                continue;
             }
-            continue;
         }
-        if eof_due {
-            t.inner.state.borrow_mut().eof_sent = true;
-            if let Err(e) = op::shutdown::shutdown(fd, std::net::Shutdown::Write).await {
+        let aborted = || t.inner.state.borrow().aborted;
+        let outcome = race(
+            op::send::send(fd, sending.slice(sent..), 0),
+            t.inner.changed.until(aborted),
+        )
+        .await;
+        let Ok((res, buf)) = outcome else {
+            return;
+        };
+        sending = buf.into_inner();
+        match res {
+            Ok(n) => {
+                sent += n;
+                account_sent(t, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
                 t.fail(e);
                 return;
             }
-            continue;
-        }
-        if closing {
-            return;
         }
     }
 }
 
-/// Puts the bytes the kernel did not take back at the front of the queue, in order, and
-/// reports a resume edge if the buffer drained enough.
-fn requeue_unsent(t: &Transport, chunks: Vec<Vec<u8>>, mut written: usize) {
+/// The kernel took `n` more bytes: shrink the buffered size and report a resume edge if
+/// the buffer drained enough.
+fn account_sent(t: &Transport, n: usize) {
     {
         let mut s = t.inner.state.borrow_mut();
         if s.aborted {
             return;
         }
-        s.buffered = s.buffered.saturating_sub(written);
-        let mut unsent = Vec::new();
-        for mut chunk in chunks {
-            if written >= chunk.len() {
-                written -= chunk.len();
-            } else {
-                chunk.drain(..written);
-                written = 0;
-                unsent.push(chunk);
-            }
-        }
-        for chunk in unsent.into_iter().rev() {
-            s.chunks.push_front(chunk);
-        }
+        s.buffered = s.buffered.saturating_sub(n);
         let size = s.buffered;
         if let Some(edge) = s.flow.update(size) {
             s.edges.push_back(edge);
