@@ -149,30 +149,83 @@ fn load(cfg: &Config) -> loadgen::Outcome {
         .expect("load run")
 }
 
-fn measure(server: &str, app: App, proto: Proto, size: usize) -> std::io::Result<Measured> {
-    let child = ChildServer::start(server, app)?;
-    let mut cfg = Config {
+const NOT_MEASURED: Measured = Measured {
+    per_second: f64::NAN,
+    cpu_us: f64::NAN,
+    p50_us: f64::NAN,
+    p99_us: f64::NAN,
+    syscalls: f64::NAN,
+};
+
+/// One timed window against one server: throughput, server CPU and latency.
+fn window(child: &ChildServer, cfg: &Config) -> Measured {
+    let cpu_before = process_cpu_ns(child.pid());
+    let outcome = load(cfg);
+    let cpu_ns = process_cpu_ns(child.pid()) - cpu_before;
+    Measured {
+        per_second: outcome.per_second(),
+        cpu_us: cpu_ns as f64 / 1e3 / outcome.requests as f64,
+        p50_us: outcome.latency_us.quantile(0.5),
+        p99_us: outcome.latency_us.quantile(0.99),
+        syscalls: f64::NAN,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Every server of one workload, measured in `ROUNDS` interleaved rounds (A B C D A B C D
+/// …) so that drift in the machine's speed hits all of them alike; each figure is the
+/// median of its rounds. Syscalls are counted once per server, in a separate window.
+fn measure_all(app: App, proto: Proto, size: usize) -> Vec<Measured> {
+    const ROUNDS: usize = 3;
+    let children: Vec<Option<ChildServer>> = SERVERS
+        .iter()
+        .map(|server| {
+            ChildServer::start(server, app)
+                .map_err(|e| eprintln!("{server}: {e}"))
+                .ok()
+        })
+        .collect();
+    let config = |child: &ChildServer, duration| Config {
         addr: child.addr,
         proto,
         conns: 64,
         size,
         pipeline: 1,
-        duration: Duration::from_millis(500),
+        duration,
         requests: None,
     };
-    load(&cfg); // warm-up: connections, page faults, buffer rings
-    cfg.duration = scaled_secs(5.0);
-    let cpu_before = process_cpu_ns(child.pid());
-    let outcome = load(&cfg);
-    let cpu_ns = process_cpu_ns(child.pid()) - cpu_before;
-    let syscalls = count_syscalls(&child, &cfg);
-    Ok(Measured {
-        per_second: outcome.per_second(),
-        cpu_us: cpu_ns as f64 / 1e3 / outcome.requests as f64,
-        p50_us: outcome.latency_us.quantile(0.5),
-        p99_us: outcome.latency_us.quantile(0.99),
-        syscalls,
-    })
+    for child in children.iter().flatten() {
+        load(&config(child, Duration::from_millis(500))); // warm-up: connections, page faults, buffer rings
+    }
+    let mut windows: Vec<Vec<Measured>> = children.iter().map(|_| Vec::new()).collect();
+    for _ in 0..ROUNDS {
+        for (child, results) in children.iter().zip(&mut windows) {
+            if let Some(child) = child {
+                results.push(window(child, &config(child, scaled_secs(2.0))));
+            }
+        }
+    }
+    children
+        .iter()
+        .zip(windows)
+        .map(|(child, results)| {
+            let Some(child) = child else {
+                return NOT_MEASURED;
+            };
+            let pick = |f: fn(&Measured) -> f64| median(results.iter().map(f).collect());
+            Measured {
+                per_second: pick(|m| m.per_second),
+                cpu_us: pick(|m| m.cpu_us),
+                p50_us: pick(|m| m.p50_us),
+                p99_us: pick(|m| m.p99_us),
+                syscalls: count_syscalls(child, &config(child, Duration::from_secs(120))),
+            }
+        })
+        .collect()
 }
 
 /// Syscalls per round trip: `strace -c -f` attached to the server for a fixed number of
@@ -248,21 +301,7 @@ fn main() {
     ];
     let mut rows = Vec::new();
     for (name, app, proto, size) in workloads {
-        let results: Vec<Measured> = SERVERS
-            .iter()
-            .map(|server| {
-                measure(server, app, proto, size).unwrap_or_else(|e| {
-                    eprintln!("{name} on {server}: {e}");
-                    Measured {
-                        per_second: f64::NAN,
-                        cpu_us: f64::NAN,
-                        p50_us: f64::NAN,
-                        p99_us: f64::NAN,
-                        syscalls: f64::NAN,
-                    }
-                })
-            })
-            .collect();
+        let results = measure_all(app, proto, size);
         let row = |what: &str, unit, value: fn(&Measured) -> f64, target: &str| Row {
             name: format!("{name}: {what}"),
             unit,

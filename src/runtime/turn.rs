@@ -165,13 +165,16 @@ fn record_poll(ctx: &Context, started: Duration, site: Option<&'static Location<
 }
 
 fn fire_timers(ctx: &Context, limit: u32) {
+    let Some(next) = ctx.timers.borrow().next_wake() else {
+        return; // no timers: no clock read either
+    };
     let now = ctx.tick_now(Instant::now());
+    if next > now {
+        return;
+    }
     let mut fired = Vec::new();
     {
         let mut wheel = ctx.timers.borrow_mut();
-        if wheel.next_wake().is_none_or(|at| at > now) {
-            return;
-        }
         wheel.advance(now);
         while fired.len() < limit as usize {
             let Some((_, waker)) = wheel.pop_expired() else {

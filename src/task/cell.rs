@@ -3,7 +3,7 @@
 
 use super::join::{JoinError, JoinHandle};
 use super::raw::{release, Header, RawTask, Vtable, UNREGISTERED};
-use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED, JOIN_WAKER};
+use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED, JOIN_WAKER, REF_ONE};
 use crate::runtime::context;
 use std::alloc::Layout;
 use std::any::Any;
@@ -120,15 +120,43 @@ impl<F: Future> TaskCell<F> {
     }
 
     /// Stores the output, publishes COMPLETE, hands the output over (or drops it) and
-    /// wakes the joiner, then leaves the owned table.
+    /// wakes the joiner, then leaves the owned table. With `queue_ref`, also releases the
+    /// run queue's reference (the caller's).
+    ///
+    /// In the common case (nobody waiting on the join handle, handle not dropped) setting
+    /// COMPLETE and releasing the owned table's and the queue's references is a single
+    /// atomic operation.
     ///
     /// # Safety
     /// Loop thread only; the future has been dropped (the stage is not `Running`).
-    unsafe fn complete(&self, ptr: NonNull<Header>, output: Result<F::Output, JoinError>) {
+    unsafe fn complete(
+        &self,
+        ptr: NonNull<Header>,
+        output: Result<F::Output, JoinError>,
+        queue_ref: bool,
+    ) {
         // SAFETY: the output is written once, on the loop thread, before COMPLETE is
         // published; nobody reads the stage until they observe COMPLETE.
         unsafe { *self.stage.get() = Stage::Finished(output) };
-        let prev = self.header.state.set(COMPLETE);
+        let index = self
+            .header
+            .owned_index
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let owned = context::deregister_owned(self.header.loop_id, index);
+        let releases = usize::from(queue_ref) + usize::from(owned.is_some());
+        // The owned table's reference is released below, with the others.
+        owned.map(RawTask::into_raw);
+        let state = &self.header.state;
+        let mut word = state.load();
+        while word & (JOIN_WAKER | JOIN_DROPPED) == 0 {
+            let next = (word | COMPLETE) - releases * REF_ONE;
+            match state.compare_exchange(word, next) {
+                // The join handle still holds a reference, so this was not the last.
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+        let prev = state.set(COMPLETE);
         if prev & JOIN_DROPPED != 0 {
             // SAFETY: the handle is gone and saw no COMPLETE: the output is ours alone.
             drop(unsafe { std::mem::replace(&mut *self.stage.get(), Stage::Consumed) });
@@ -139,12 +167,9 @@ impl<F: Future> TaskCell<F> {
                 waker.wake_by_ref();
             }
         }
-        let index = self
-            .header
-            .owned_index
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(owned) = context::deregister_owned(self.header.loop_id, index) {
-            debug_assert_eq!(owned.as_ptr(), ptr);
+        for _ in 0..releases {
+            // SAFETY: each is a reference we hold (queue's, owned table's); the last frees.
+            unsafe { release(ptr) };
         }
     }
 }
@@ -155,15 +180,18 @@ impl<F: Future> TaskCell<F> {
 unsafe fn poll<F: Future + 'static>(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the cell alive for this call.
     let cell = unsafe { cell::<F>(ptr) };
-    run(cell, ptr);
-    // SAFETY: releases the run queue's reference, which the caller handed over.
-    unsafe { release(ptr) };
+    if !run(cell, ptr) {
+        // SAFETY: releases the run queue's reference, which the caller handed over.
+        unsafe { release(ptr) };
+    }
 }
 
-fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) {
+/// Polls once; `true` when the task completed and released the run queue's reference
+/// (the cell may be gone then).
+fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) -> bool {
     let prev = cell.header.state.begin_run();
     if prev & COMPLETE != 0 {
-        return;
+        return false;
     }
     if prev & CANCELLED != 0 {
         // SAFETY: loop thread, COMPLETE not published: the stage is ours.
@@ -172,19 +200,19 @@ fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) {
             message: panic_message(&*p),
         });
         // SAFETY: the future is dropped; loop thread.
-        unsafe { cell.complete(ptr, Err(error)) };
-        return;
+        unsafe { cell.complete(ptr, Err(error), true) };
+        return true;
     }
     let waker = super::waker::borrowed(ptr);
     let mut cx = Context::from_waker(&waker);
     // SAFETY: only the loop thread touches the stage before COMPLETE, and not re-entrantly.
     let Stage::Running(future) = (unsafe { &mut *cell.stage.get() }) else {
-        return;
+        return false;
     };
     // SAFETY: the future lives in the task allocation and never moves until dropped.
     let future = unsafe { Pin::new_unchecked(future) };
     let result = match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
-        Ok(Poll::Pending) => return,
+        Ok(Poll::Pending) => return false,
         Ok(Poll::Ready(value)) => {
             // SAFETY: as above; the finished future is dropped here.
             drop(unsafe { cell.replace_stage(Stage::Consumed) });
@@ -198,7 +226,8 @@ fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) {
         }
     };
     // SAFETY: the future is dropped; loop thread.
-    unsafe { cell.complete(ptr, result) };
+    unsafe { cell.complete(ptr, result, true) };
+    true
 }
 
 /// # Safety
@@ -211,7 +240,7 @@ unsafe fn shutdown<F: Future + 'static>(ptr: NonNull<Header>) {
         // SAFETY: COMPLETE not published and we are the only thread running this task.
         drop(unsafe { cell.replace_stage(Stage::Consumed) });
         // SAFETY: the future is dropped.
-        unsafe { cell.complete(ptr, Err(JoinError::Cancelled)) };
+        unsafe { cell.complete(ptr, Err(JoinError::Cancelled), false) };
     }
     // SAFETY: releases the caller's reference, handed over with the call.
     unsafe { release(ptr) };

@@ -69,10 +69,6 @@ impl RawTask {
         unsafe { self.ptr.as_ref() }
     }
 
-    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
-        self.ptr
-    }
-
     /// Gives up this reference without releasing it (the caller takes it over).
     pub(crate) fn into_raw(self) -> NonNull<Header> {
         let ptr = self.ptr;

@@ -74,6 +74,11 @@ impl State {
         refs(self.0.fetch_sub(REF_ONE, Ordering::AcqRel)) == 1
     }
 
+    pub(crate) fn compare_exchange(&self, current: usize, new: usize) -> Result<usize, usize> {
+        self.0
+            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
+    }
+
     /// Publishes the join waker unless the task completed first (`Err(word)`).
     pub(crate) fn set_join_waker(&self) -> Result<usize, usize> {
         self.update(|word| (word & COMPLETE == 0).then_some(word | JOIN_WAKER))

@@ -207,6 +207,13 @@ impl UringDriver {
             self.waker_armed = true;
         }
         let may_block = timeout != Some(Duration::ZERO);
+        if !may_block && self.ops.live() == 0 && self.ring.submission().is_empty() {
+            // A busy loop with no I/O of its own in flight (spawning and running tasks):
+            // a non-blocking enter could only deliver the wake eventfd's poll, and remote
+            // work is flagged separately. Skip the syscall.
+            self.reap();
+            return Ok(());
+        }
         let block = may_block && self.shared.park();
         let result = self.enter(block, timeout);
         if block {
