@@ -8,7 +8,7 @@ use crate::driver::shared_fd::SharedFd;
 use crate::op;
 use crate::op::multishot::OpStream;
 use crate::sys::socket as sock;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -40,6 +40,10 @@ struct Inner {
     fd: RefCell<Option<SharedFd>>,
     state: RefCell<State>,
     changed: Changed,
+    /// True while the connection task polls its read loop (so protocol callbacks run):
+    /// the write loop is polled right after in the same pass, so a write made from a
+    /// callback needs no wake-up of its own.
+    reading: Cell<bool>,
     sink: RefCell<Option<Rc<dyn ProtocolSink>>>,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -69,7 +73,7 @@ impl Transport {
 
     /// Writes several buffers in order (asyncio's `writelines`).
     pub fn write_bufs(&self, bufs: &[&[u8]]) -> io::Result<()> {
-        {
+        let wake_writer = {
             let mut s = self.inner.state.borrow_mut();
             if s.eof_requested {
                 return Err(io::Error::new(
@@ -80,6 +84,7 @@ impl Transport {
             if s.closing || s.aborted {
                 return Err(closed_error("write"));
             }
+            let was_empty = s.pending.is_empty();
             for data in bufs {
                 s.pending.extend_from_slice(data);
                 s.buffered += data.len();
@@ -88,8 +93,13 @@ impl Transport {
             if let Some(edge) = s.flow.update(size) {
                 s.edges.push_back(edge);
             }
+            // Only the write loop watches writes, and only for "pending became non-empty";
+            // from inside a read callback it is about to be polled anyway.
+            was_empty && !s.pending.is_empty() && !self.inner.reading.get()
+        };
+        if wake_writer {
+            self.inner.changed.notify();
         }
-        self.inner.changed.notify();
         self.deliver_edges();
         Ok(())
     }
@@ -269,6 +279,7 @@ pub(crate) fn start(
             fd: RefCell::new(Some(fd)),
             state: RefCell::new(State::default()),
             changed: Changed::default(),
+            reading: Cell::new(false),
             sink: RefCell::new(Some(sink)),
             peer,
             local,
@@ -319,7 +330,7 @@ async fn run(transport: Transport, on_done: Option<Box<dyn FnOnce()>>) {
     sink.connection_made(&transport);
     transport.deliver_edges();
     join2(
-        read_loop(&transport, &fd, &*sink),
+        flag_while_polled(&transport.inner.reading, read_loop(&transport, &fd, &*sink)),
         write_loop(&transport, &fd),
     )
     .await;
@@ -552,7 +563,8 @@ async fn write_loop(t: &Transport, fd: &SharedFd) {
 }
 
 /// The kernel took `n` more bytes: shrink the buffered size and report a resume edge if
-/// the buffer drained enough.
+/// the buffer drained enough. (No loop waits for the buffer to shrink: writers learn it
+/// from the resume edge.)
 fn account_sent(t: &Transport, n: usize) {
     {
         let mut s = t.inner.state.borrow_mut();
@@ -565,6 +577,17 @@ fn account_sent(t: &Transport, n: usize) {
             s.edges.push_back(edge);
         }
     }
-    t.inner.changed.notify();
     t.deliver_edges();
+}
+
+/// Polls `future` with `flag` set for the duration of each poll.
+async fn flag_while_polled<F: std::future::Future>(flag: &Cell<bool>, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        flag.set(true);
+        let polled = future.as_mut().poll(cx);
+        flag.set(false);
+        polled
+    })
+    .await
 }
