@@ -306,9 +306,15 @@ impl Driver {
         }
     }
 
-    pub(crate) fn take_provided(&mut self, flags: u32, len: usize, out: &mut Vec<u8>) {
-        if let Driver::Uring(d) = self {
-            d.take_provided(flags, len, out);
+    /// Lends the provided buffer a multishot item carries (io_uring only).
+    pub(crate) fn lend_provided(
+        &mut self,
+        flags: u32,
+        len: usize,
+    ) -> Option<uring::buf_ring::Lent> {
+        match self {
+            Driver::Uring(d) => d.lend_provided(flags, len),
+            Driver::Epoll(_) => None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::driver::lifecycle::{Orphan, RawResult};
 use crate::driver::shared_fd::SharedFd;
+use crate::driver::uring::buf_ring::Lent;
 use crate::driver::user_data::OpKey;
 use crate::runtime::context::{self, Context};
 use io_uring::{opcode, types};
@@ -108,19 +109,25 @@ impl OpStream {
         item
     }
 
-    /// The next received chunk, appended to `out`: `Ok(0)` is EOF, `None` means the multishot
-    /// ended (re-arm it), `Err(ENOBUFS)` means the provided buffers ran out.
-    pub(crate) async fn next_data(&mut self, out: &mut Vec<u8>) -> Option<io::Result<usize>> {
+    /// The next received chunk, lent in place (no copy): `Ok(None)` is EOF, `None` means the
+    /// multishot ended (re-arm it), `Err(ENOBUFS)` means the provided buffers ran out.
+    pub(crate) async fn next_lent(&mut self) -> Option<io::Result<Option<Lent>>> {
         let (res, flags) = self.next_raw().await?;
+        let mut driver = self.ctx.driver.borrow_mut();
         if res < 0 {
-            self.ctx.driver.borrow_mut().recycle_provided(flags);
+            driver.recycle_provided(flags);
             return Some(Err(io::Error::from_raw_os_error(-res)));
         }
-        self.ctx
-            .driver
-            .borrow_mut()
-            .take_provided(flags, res as usize, out);
-        Some(Ok(res as usize))
+        if res == 0 {
+            driver.recycle_provided(flags);
+            return Some(Ok(None));
+        }
+        match driver.lend_provided(flags, res as usize) {
+            Some(lent) => Some(Ok(Some(lent))),
+            None => Some(Err(io::Error::other(
+                "a multishot receive without its buffer",
+            ))),
+        }
     }
 
     /// The next accepted connection; `None` means the multishot ended (re-arm it).

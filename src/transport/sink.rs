@@ -24,6 +24,14 @@ pub(crate) trait ProtocolSink {
     fn read_buffer(&self, spare: Option<Vec<u8>>) -> Vec<u8>;
     /// Delivers `n > 0` bytes read into `buf`; may return the buffer for reuse.
     fn deliver(&self, buf: Vec<u8>, n: usize) -> Option<Vec<u8>>;
+    /// Delivers bytes that stay in a buffer the loop owns (a provided buffer): no copy for
+    /// protocols that take a slice. Only used where `lends_buffers` is false.
+    fn deliver_slice(&self, data: &[u8]) {
+        let mut buf = self.read_buffer(None);
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.deliver(buf, data.len());
+    }
     fn eof_received(&self) -> bool;
     fn connection_lost(&self, error: Option<io::Error>);
     /// `false` if the protocol is busy in another callback (deliver later).
@@ -75,6 +83,9 @@ impl<P: Protocol> ProtocolSink for Plain<P> {
     fn deliver(&self, buf: Vec<u8>, n: usize) -> Option<Vec<u8>> {
         self.0.borrow_mut().data_received(&buf[..n]);
         Some(buf)
+    }
+    fn deliver_slice(&self, data: &[u8]) {
+        self.0.borrow_mut().data_received(data);
     }
 }
 

@@ -386,6 +386,11 @@ async fn deliver(t: &Transport, sink: &dyn ProtocolSink, buf: Vec<u8>, n: usize)
     Flow::Continue(spare)
 }
 
+/// Whether data can go to the protocol right now (reading on, protocol not borrowed).
+fn can_deliver_now(t: &Transport, sink: &dyn ProtocolSink) -> bool {
+    !t.stop_reading() && !t.inner.state.borrow().paused_reading && !sink.busy()
+}
+
 /// The peer closed its side: `eof_received`, then close unless the protocol keeps it open.
 async fn on_eof(t: &Transport, sink: &dyn ProtocolSink) -> Flow {
     until_free(sink).await;
@@ -458,11 +463,7 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
         let mut buf = data.take().unwrap_or_default();
         buf.clear();
         let live = stream.as_mut().expect("armed above");
-        let next = race(
-            live.next_data(&mut buf),
-            t.inner.changed.until(|| t.stop_reading()),
-        )
-        .await;
+        let next = race(live.next_lent(), t.inner.changed.until(|| t.stop_reading())).await;
         let flow = match next {
             // Stopping: dropping the stream cancels it.
             Err(()) => Flow::Stop,
@@ -471,8 +472,22 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
                 stream = None;
                 Flow::Continue(Some(buf))
             }
-            Ok(Some(Ok(0))) => on_eof(t, sink).await,
-            Ok(Some(Ok(n))) => deliver(t, sink, buf, n).await,
+            Ok(Some(Ok(None))) => on_eof(t, sink).await,
+            // The common case: the protocol reads straight from the provided buffer, which
+            // goes back to the ring when `lent` drops.
+            Ok(Some(Ok(Some(lent)))) if can_deliver_now(t, sink) => {
+                sink.deliver_slice(&lent);
+                drop(lent);
+                t.deliver_edges();
+                Flow::Continue(Some(buf))
+            }
+            // Reading is paused or the protocol is busy: keep a copy, free the buffer.
+            Ok(Some(Ok(Some(lent)))) => {
+                buf.extend_from_slice(&lent);
+                let n = lent.len();
+                drop(lent);
+                deliver(t, sink, buf, n).await
+            }
             // Provided buffers ran out (paused connections may hold many): read once into
             // a buffer of our own, which waits for data instead of spinning, then re-arm.
             Ok(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {

@@ -3,12 +3,72 @@
 //! The ring (an array of `io_uring_buf` entries whose last field doubles as the tail) lives
 //! in page-aligned memory shared with the kernel; the buffers live in one heap allocation.
 //! A multishot recv CQE names the buffer it filled (`IORING_CQE_F_BUFFER` + id); the loop
-//! copies the bytes out and hands the buffer back by publishing it at the tail.
+//! either copies the bytes out and hands the buffer back at once, or lends the buffer
+//! itself to the reader ([`Lent`]), which hands it back when dropped: the next turn
+//! publishes it at the tail again.
 
 use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
+use std::cell::RefCell;
 use std::io;
+use std::ptr::NonNull;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
+
+/// The buffers' memory, shared with every [`Lent`] so a lent buffer stays valid even if
+/// the driver is dropped first.
+struct Storage {
+    base: NonNull<u8>,
+    bytes: usize,
+    buf_size: usize,
+    /// Buffers their borrowers gave back, to be published again.
+    returned: RefCell<Vec<u16>>,
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // SAFETY: `base` came from leaking a boxed slice of `bytes` bytes in `BufRing::new`,
+        // and this is the last owner.
+        drop(unsafe {
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.base.as_ptr(),
+                self.bytes,
+            ))
+        });
+    }
+}
+
+/// A provided buffer lent out with the bytes the kernel put in it. The kernel does not
+/// write into it again until it is dropped (that is when it goes back to the ring).
+pub(crate) struct Lent {
+    storage: Rc<Storage>,
+    bid: u16,
+    len: usize,
+}
+
+impl std::ops::Deref for Lent {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: buffer `bid` is out of the ring (the kernel filled it, posted the CQE and
+        // cannot pick it again until `Drop` returns it), `len <= buf_size`, and `storage`
+        // keeps the memory alive.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.storage
+                    .base
+                    .as_ptr()
+                    .add(self.bid as usize * self.storage.buf_size),
+                self.len,
+            )
+        }
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.storage.returned.borrow_mut().push(self.bid);
+    }
+}
 
 pub(crate) struct BufRing {
     group: u16,
@@ -16,7 +76,7 @@ pub(crate) struct BufRing {
     buf_size: usize,
     ring: *mut BufRingEntry,
     ring_bytes: usize,
-    storage: Box<[u8]>,
+    storage: Rc<Storage>,
     tail: u16,
 }
 
@@ -51,7 +111,15 @@ impl BufRing {
             buf_size,
             ring: ring.cast(),
             ring_bytes,
-            storage: vec![0u8; entries as usize * buf_size].into_boxed_slice(),
+            storage: Rc::new(Storage {
+                base: NonNull::from(Box::leak(
+                    vec![0u8; entries as usize * buf_size].into_boxed_slice(),
+                ))
+                .cast(),
+                bytes: entries as usize * buf_size,
+                buf_size,
+                returned: RefCell::new(Vec::new()),
+            }),
             tail: 0,
         };
         // SAFETY: the mapping is page-aligned, zeroed, `entries` long and lives until Drop,
@@ -77,7 +145,7 @@ impl BufRing {
         // SAFETY: `index < entries`, inside the mapping; the kernel only reads entries between
         // its head and the published tail, and this one is past the published tail.
         let entry = unsafe { &mut *self.ring.add(index) };
-        entry.set_addr(self.storage.as_ptr() as u64 + bid as u64 * self.buf_size as u64);
+        entry.set_addr(self.storage.base.as_ptr() as u64 + bid as u64 * self.buf_size as u64);
         entry.set_len(self.buf_size as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
@@ -90,14 +158,24 @@ impl BufRing {
         tail.store(self.tail, Ordering::Release);
     }
 
-    /// Copies the `len` bytes the kernel put in buffer `bid` onto `out`, then returns the
-    /// buffer to the ring.
-    pub(crate) fn take(&mut self, bid: u16, len: usize, out: &mut Vec<u8>) {
-        if bid < self.entries {
-            let start = bid as usize * self.buf_size;
-            out.extend_from_slice(&self.storage[start..start + len.min(self.buf_size)]);
+    /// Lends buffer `bid`, holding the `len` bytes the kernel wrote into it.
+    pub(crate) fn lend(&mut self, bid: u16, len: usize) -> Option<Lent> {
+        (bid < self.entries).then(|| Lent {
+            storage: self.storage.clone(),
+            bid,
+            len: len.min(self.buf_size),
+        })
+    }
+
+    /// Publishes the buffers borrowers have given back since the last call.
+    pub(crate) fn reclaim(&mut self) {
+        let returned = std::mem::take(&mut *self.storage.returned.borrow_mut());
+        if !returned.is_empty() {
+            for bid in returned {
+                self.push(bid);
+            }
+            self.publish();
         }
-        self.recycle(bid);
     }
 
     /// Returns buffer `bid` to the ring without reading it.

@@ -6,7 +6,7 @@
 //! overflow: the kernel keeps the extra CQEs (`FEAT_NODROP`) and flags the ring; the driver
 //! enters again to flush them, so no completion is lost. `EINTR`/`EBUSY` are retried.
 
-mod buf_ring;
+pub(crate) mod buf_ring;
 mod setup;
 
 pub(crate) use setup::{validate_entries, DEFAULT_ENTRIES};
@@ -109,14 +109,10 @@ impl UringDriver {
         }
     }
 
-    /// Copies a provided buffer's bytes out (and recycles it), for an item with `F_BUFFER`.
-    pub(crate) fn take_provided(&mut self, flags: u32, len: usize, out: &mut Vec<u8>) {
-        if let (Some(ring), Some(bid)) = (
-            self.buf_ring.as_mut(),
-            io_uring::cqueue::buffer_select(flags),
-        ) {
-            ring.take(bid, len, out);
-        }
+    /// Lends an item's provided buffer with the `len` bytes the kernel put in it.
+    pub(crate) fn lend_provided(&mut self, flags: u32, len: usize) -> Option<buf_ring::Lent> {
+        let bid = io_uring::cqueue::buffer_select(flags)?;
+        self.buf_ring.as_mut()?.lend(bid, len)
     }
 
     /// Returns an item's provided buffer (if it carries one) unread.
@@ -205,6 +201,9 @@ impl UringDriver {
                     .user_data(WAKER_TOKEN);
             self.push(&poll);
             self.waker_armed = true;
+        }
+        if let Some(ring) = self.buf_ring.as_mut() {
+            ring.reclaim();
         }
         let may_block = timeout != Some(Duration::ZERO);
         if !may_block && self.ops.live() == 0 && self.ring.submission().is_empty() {
