@@ -105,17 +105,23 @@ fn sleep_future(peer: Peer, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
     }
 }
 
+/// Arms `live` sleeps an hour or more away (registered, never due during the run).
+async fn arm_far_timers(peer: Peer, live: usize) -> Vec<Pin<Box<dyn Future<Output = ()>>>> {
+    let mut timers: Vec<_> = (0..live)
+        .map(|i| sleep_future(peer, Duration::from_secs(3600 + i as u64 % 1000)))
+        .collect();
+    for s in &mut timers {
+        poll_once(s.as_mut()).await;
+    }
+    timers
+}
+
 /// ns per timer insert + cancel with `live` other timers armed.
 fn timer_insert_cancel(peer: Peer, live: usize) -> f64 {
     let ops = scaled(1_000_000);
     let live = scaled(live);
     on(peer, async move {
-        let mut background: Vec<_> = (0..live)
-            .map(|i| sleep_future(peer, Duration::from_secs(3600 + i as u64 % 1000)))
-            .collect();
-        for s in &mut background {
-            poll_once(s.as_mut()).await;
-        }
+        let background = arm_far_timers(peer, live).await;
         let start = Instant::now();
         for i in 0..ops {
             let mut s = sleep_future(peer, Duration::from_millis(10_000 + (i % 5000) as u64));
@@ -135,12 +141,7 @@ fn timer_insert_expire(peer: Peer, live: usize) -> f64 {
     let batches = scaled(200).max(2);
     let live = scaled(live);
     on(peer, async move {
-        let mut background: Vec<_> = (0..live)
-            .map(|i| sleep_future(peer, Duration::from_secs(3600 + i as u64 % 1000)))
-            .collect();
-        for s in &mut background {
-            poll_once(s.as_mut()).await;
-        }
+        let background = arm_far_timers(peer, live).await;
         let cpu_before = thread_cpu_ns();
         for _ in 0..batches {
             let mut batch: Vec<_> = (0..1024)

@@ -23,12 +23,7 @@ fn main() -> std::io::Result<()> {
     let rt = args::runtime(&args, "http_hello")?;
     rt.block_on(async {
         let server = create_server(Http::default, ("127.0.0.1", args.port)).await?;
-        args::serve_for(&args).await;
-        server.close();
-        server.close_clients();
-        ringloop::time::timeout(std::time::Duration::from_secs(5), server.wait_closed())
-            .await
-            .ok();
+        args::serve_then_close(&args, server).await;
         std::io::Result::Ok(())
     })?
 }

@@ -1,4 +1,5 @@
 //! The flags every example server takes: `--port N` and `--backend auto|uring|epoll`.
+#![allow(dead_code)] // each example uses part of it
 
 use ringloop::{Backend, Runtime};
 use std::io;
@@ -84,4 +85,15 @@ pub async fn serve_for(args: &Args) {
     if let Either::Right(_) = race(duration, stop).await {
         println!("signal received: shutting down");
     }
+}
+
+/// Serves until `--seconds` pass or a signal comes (see [`serve_for`]), then stops
+/// listening, closes every connection and waits (up to 5 s) for them to finish.
+pub async fn serve_then_close(args: &Args, server: ringloop::transport::Server) {
+    serve_for(args).await;
+    server.close();
+    server.close_clients();
+    ringloop::time::timeout(std::time::Duration::from_secs(5), server.wait_closed())
+        .await
+        .ok();
 }

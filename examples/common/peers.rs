@@ -26,6 +26,18 @@ impl std::str::FromStr for App {
     }
 }
 
+/// What every peer does with bytes it read: appends the replies to `out`; `true` when
+/// the connection must close.
+fn respond(app: App, pending: &mut Vec<u8>, data: &[u8], out: &mut Vec<u8>) -> bool {
+    match app {
+        App::Echo => {
+            out.extend_from_slice(data);
+            false
+        }
+        App::Http => answer(pending, data, |response| out.extend_from_slice(response)),
+    }
+}
+
 /// Serves `app` on tokio's current_thread runtime until the process is killed.
 pub fn serve_tokio(app: App, listener: std::net::TcpListener) -> io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,15 +59,7 @@ pub fn serve_tokio(app: App, listener: std::net::TcpListener) -> io::Result<()> 
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    let close = match app {
-                        App::Echo => {
-                            out.extend_from_slice(&buf[..n]);
-                            false
-                        }
-                        App::Http => answer(&mut pending, &buf[..n], |response| {
-                            out.extend_from_slice(response)
-                        }),
-                    };
+                    let close = respond(app, &mut pending, &buf[..n], &mut out);
                     if !out.is_empty() {
                         if stream.write_all(&out).await.is_err() {
                             return;
@@ -93,15 +97,7 @@ pub fn serve_monoio(app: App, listener: std::net::TcpListener) -> io::Result<()>
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    let close = match app {
-                        App::Echo => {
-                            out.extend_from_slice(&buf[..n]);
-                            false
-                        }
-                        App::Http => answer(&mut pending, &buf[..n], |response| {
-                            out.extend_from_slice(response)
-                        }),
-                    };
+                    let close = respond(app, &mut pending, &buf[..n], &mut out);
                     if !out.is_empty() {
                         let (res, back) = stream.write_all(out).await;
                         out = back;
