@@ -78,7 +78,7 @@ def draw(panels):
         'font-family="sans-serif" font-size="12">'
         f'<rect width="{width}" height="{y}" fill="white"/>'
         '<text x="10" y="20" font-size="15" font-weight="bold">'
-        "ringloop throughput by backend and peer (one run, same machine, server on one core)</text>"
+        "ringloop throughput by backend and peer (latest run of each row; same machine, server on one core)</text>"
     )
     return head + "".join(out) + "</svg>\n"
 

@@ -127,7 +127,16 @@ pub fn record(rows: &[Row], columns: &[&str]) {
     };
     for r in rows {
         for (column, value) in columns.iter().zip(&r.values) {
-            let _ = writeln!(file, "{},{},{},{}", r.name, r.unit, column, value);
+            // Names hold commas: quote every text field (RFC 4180).
+            let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+            let _ = writeln!(
+                file,
+                "{},{},{},{}",
+                quote(&r.name),
+                quote(r.unit),
+                quote(column),
+                value
+            );
         }
     }
 }
