@@ -217,6 +217,9 @@ impl Transport {
     /// Delivers queued pause/resume edges unless the protocol is inside another callback
     /// (then the running callback's caller delivers them when it returns).
     fn deliver_edges(&self) {
+        if self.inner.state.borrow().edges.is_empty() {
+            return; // the common case, on every read and write
+        }
         let Some(sink) = self.inner.sink.borrow().clone() else {
             return;
         };
@@ -377,18 +380,28 @@ async fn until_reading(t: &Transport) -> bool {
 
 /// Delivers `n` bytes read into `buf`, holding them while reading is paused.
 async fn deliver(t: &Transport, sink: &dyn ProtocolSink, buf: Vec<u8>, n: usize) -> Flow {
-    if !until_reading(t).await {
-        return Flow::Stop;
+    // Checked synchronously first: awaiting conditions that already hold still costs a
+    // trip through their state machines, on every read.
+    if !can_deliver_now(t, sink) {
+        if !until_reading(t).await {
+            return Flow::Stop;
+        }
+        until_free(sink).await;
     }
-    until_free(sink).await;
     let spare = sink.deliver(buf, n);
     t.deliver_edges();
     Flow::Continue(spare)
 }
 
+/// Whether reading is on right now (not paused, not stopping).
+fn reading_now(t: &Transport) -> bool {
+    let s = t.inner.state.borrow();
+    !(s.closing || s.aborted || s.paused_reading)
+}
+
 /// Whether data can go to the protocol right now (reading on, protocol not borrowed).
 fn can_deliver_now(t: &Transport, sink: &dyn ProtocolSink) -> bool {
-    !t.stop_reading() && !t.inner.state.borrow().paused_reading && !sink.busy()
+    reading_now(t) && !sink.busy()
 }
 
 /// The peer closed its side: `eof_received`, then close unless the protocol keeps it open.
@@ -435,7 +448,7 @@ async fn read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) {
         return;
     }
     let mut spare = None;
-    while until_reading(t).await {
+    while reading_now(t) || until_reading(t).await {
         match read_once(t, fd, sink, spare.take()).await {
             Flow::Continue(buf) => spare = buf,
             Flow::Stop => return,
@@ -450,7 +463,7 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
     let mut stream = None;
     let mut data = Some(Vec::with_capacity(READ_CHUNK));
     loop {
-        if !until_reading(t).await {
+        if !reading_now(t) && !until_reading(t).await {
             return true;
         }
         if stream.is_none() {

@@ -111,6 +111,17 @@ impl EpollDriver {
     ) -> Start {
         if retry.is_none() {
             self.counters.ops_submitted += 1;
+            // A first attempt on a descriptor known to be drained waits for its next edge
+            // instead of making a syscall that would only say EAGAIN (checked before the
+            // syscall is even built). A retry always tries: wakes also come from
+            // deregistration, which must reach the syscall.
+            if let Shim::Poll(fd, interest) = spec.shim() {
+                if let Some(registration) = self.registered(fd) {
+                    if !self.is_ready(registration, interest) {
+                        return self.park_registered(registration, None, interest, cx);
+                    }
+                }
+            }
         }
         let syscall = spec.syscall();
         match spec.shim() {
@@ -118,12 +129,6 @@ impl EpollDriver {
             Shim::Pool => self.start_on_pool(syscall, cx),
             Shim::Poll(fd, interest) => {
                 let known = self.registered(fd);
-                // A first attempt on a descriptor known to be drained waits for its next edge
-                // instead of making a syscall that would only say EAGAIN. A retry always tries:
-                // wakes also come from deregistration, which must reach the syscall.
-                if retry.is_none() && known.is_some_and(|r| !self.is_ready(r, interest)) {
-                    return self.park(fd, None, interest, cx);
-                }
                 let result = match (retry, &syscall) {
                     (Some(_), Syscall::Connect { fd, .. }) => Syscall::finish_connect(*fd),
                     _ => Self::perform(&syscall),
@@ -157,10 +162,20 @@ impl EpollDriver {
         interest: Interest,
         cx: &mut Context<'_>,
     ) -> Start {
-        let registration = match self.register(fd) {
-            Ok(r) => r,
-            Err(e) => return self.finish(Err(e)),
-        };
+        match self.register(fd) {
+            Ok(registration) => self.park_registered(registration, retry, interest, cx),
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+
+    /// [`park`](Self::park) for a descriptor already registered here.
+    fn park_registered(
+        &mut self,
+        registration: u32,
+        retry: Option<WaitToken>,
+        interest: Interest,
+        cx: &mut Context<'_>,
+    ) -> Start {
         self.set_ready(registration, interest, false);
         let waiter = match retry {
             Some(token) if token.registration == registration => token.waiter,
