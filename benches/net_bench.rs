@@ -180,7 +180,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// …) so that drift in the machine's speed hits all of them alike; each figure is the
 /// median of its rounds. Syscalls are counted once per server, in a separate window.
 fn measure_all(app: App, proto: Proto, size: usize) -> Vec<Measured> {
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 5;
     let children: Vec<Option<ChildServer>> = SERVERS
         .iter()
         .map(|server| {
@@ -205,7 +205,7 @@ fn measure_all(app: App, proto: Proto, size: usize) -> Vec<Measured> {
     for _ in 0..ROUNDS {
         for (child, results) in children.iter().zip(&mut windows) {
             if let Some(child) = child {
-                results.push(window(child, &config(child, scaled_secs(2.0))));
+                results.push(window(child, &config(child, scaled_secs(1.5))));
             }
         }
     }
