@@ -208,15 +208,13 @@ pub(crate) fn spawn_on<F: Future + 'static>(
 #[track_caller]
 pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
     let site = Location::caller();
-    let mut future = Some(future);
-    let spawned = context::with_current(|ctx| spawn_on(ctx, future.take().expect("once"), site));
-    let Some(join) = spawned else {
+    let Some(ctx) = context::current() else {
         panic!(
             "ringloop::spawn called with no loop running on this thread: call it inside \
              ringloop::run(...) / Runtime::block_on(...), or use Runtime::spawn or Handle::spawn"
         );
     };
-    join
+    spawn_on(&ctx, future, site)
 }
 
 /// Runs `callback` on this thread's loop at the start of its next turn (asyncio's

@@ -109,17 +109,19 @@ impl EpollDriver {
         cx: &mut Context<'_>,
         retry: Option<WaitToken>,
     ) -> Start {
+        let known = match spec.shim() {
+            Shim::Poll(fd, interest) => self.registered(fd).map(|r| (r, interest)),
+            _ => None,
+        };
         if retry.is_none() {
             self.counters.ops_submitted += 1;
             // A first attempt on a descriptor known to be drained waits for its next edge
             // instead of making a syscall that would only say EAGAIN (checked before the
             // syscall is even built). A retry always tries: wakes also come from
             // deregistration, which must reach the syscall.
-            if let Shim::Poll(fd, interest) = spec.shim() {
-                if let Some(registration) = self.registered(fd) {
-                    if !self.is_ready(registration, interest) {
-                        return self.park_registered(registration, None, interest, cx);
-                    }
+            if let Some((registration, interest)) = known {
+                if !self.is_ready(registration, interest) {
+                    return self.park_registered(registration, None, interest, cx);
                 }
             }
         }
@@ -128,7 +130,6 @@ impl EpollDriver {
             Shim::Inline => self.finish(Self::perform(&syscall)),
             Shim::Pool => self.start_on_pool(syscall, cx),
             Shim::Poll(fd, interest) => {
-                let known = self.registered(fd);
                 let result = match (retry, &syscall) {
                     (Some(_), Syscall::Connect { fd, .. }) => Syscall::finish_connect(*fd),
                     _ => Self::perform(&syscall),
@@ -136,7 +137,7 @@ impl EpollDriver {
                 match result {
                     Err(e) if would_block(&e) => self.park(fd, retry, interest, cx),
                     other => {
-                        if let (Ok(done), Some(registration)) = (&other, known) {
+                        if let (Ok(done), Some((registration, _))) = (&other, known) {
                             if fd.kind() == FdKind::Stream {
                                 if let Some(drained) = drained_by(&syscall, *done) {
                                     self.set_ready(registration, drained, false);

@@ -116,11 +116,13 @@ pub(super) async fn read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolS
 }
 
 /// Reads with one multishot recv into the loop's provided buffers (io_uring, Linux 6.0+),
-/// re-armed whenever the kernel ends it. Returns `false`, having read nothing, where
-/// multishot receive is unavailable.
+/// re-armed whenever the kernel ends it. Returns `false` where multishot receive is
+/// unavailable (the caller goes on with single-shot reads).
 async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) -> bool {
     let mut stream = None;
-    let mut data = Some(Vec::with_capacity(READ_CHUNK));
+    // A buffer of our own, needed only when bytes must be copied out of a provided buffer
+    // (paused or busy protocol) or read without one (ENOBUFS): made on first need.
+    let mut spare: Option<Vec<u8>> = None;
     loop {
         if !reading_now(t) && !until_reading(t).await {
             return true;
@@ -128,12 +130,9 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
         if stream.is_none() {
             match OpStream::recv(fd).await {
                 Some(s) => stream = Some(s),
-                None if data.is_some() => return false,
-                None => return true,
+                None => return false,
             }
         }
-        let mut buf = data.take().unwrap_or_default();
-        buf.clear();
         let live = stream.as_mut().expect("armed above");
         let next = race(live.next_lent(), t.inner.changed.until(|| t.stop_reading())).await;
         let flow = match next {
@@ -142,7 +141,7 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             // The kernel ended the multishot: re-arm it.
             Ok(None) => {
                 stream = None;
-                Flow::Continue(Some(buf))
+                Flow::Continue(spare.take())
             }
             Ok(Some(Ok(None))) => on_eof(t, sink).await,
             // The common case: the protocol reads straight from the provided buffer, which
@@ -151,10 +150,14 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
                 sink.deliver_slice(&lent);
                 drop(lent);
                 t.deliver_edges();
-                Flow::Continue(Some(buf))
+                Flow::Continue(spare.take())
             }
             // Reading is paused or the protocol is busy: keep a copy, free the buffer.
             Ok(Some(Ok(Some(lent)))) => {
+                let mut buf = spare
+                    .take()
+                    .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
+                buf.clear();
                 buf.extend_from_slice(&lent);
                 let n = lent.len();
                 drop(lent);
@@ -164,18 +167,18 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             // a buffer of our own, which waits for data instead of spinning, then re-arm.
             Ok(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 stream = None;
-                read_once(t, fd, sink, Some(buf)).await
+                read_once(t, fd, sink, spare.take()).await
             }
-            Ok(Some(Err(e))) if e.kind() == io::ErrorKind::Interrupted => Flow::Continue(Some(buf)),
+            Ok(Some(Err(e))) if e.kind() == io::ErrorKind::Interrupted => {
+                Flow::Continue(spare.take())
+            }
             Ok(Some(Err(e))) => {
                 t.fail(e);
                 Flow::Stop
             }
         };
         match flow {
-            Flow::Continue(spare) => {
-                data = Some(spare.unwrap_or_else(|| Vec::with_capacity(READ_CHUNK)))
-            }
+            Flow::Continue(buf) => spare = buf,
             Flow::Stop => return true,
         }
     }
