@@ -116,22 +116,31 @@ async fn arm_far_timers(peer: Peer, live: usize) -> Vec<Pin<Box<dyn Future<Outpu
     timers
 }
 
-/// ns per timer insert + cancel with `live` other timers armed.
+/// ns per timer insert + cancel with `live` other timers armed: create a sleep, poll it
+/// once (insert), drop it (cancel). The sleep lives on the stack (no Box), so the figure is
+/// the timer's own cost: the peer's clock read, its wheel, its waker handling.
 fn timer_insert_cancel(peer: Peer, live: usize) -> f64 {
     let ops = scaled(1_000_000);
     let live = scaled(live);
     on(peer, async move {
         let background = arm_far_timers(peer, live).await;
         let start = Instant::now();
-        for i in 0..ops {
-            let mut s = sleep_future(peer, Duration::from_millis(10_000 + (i % 5000) as u64));
-            poll_once(s.as_mut()).await;
-            drop(s);
+        match peer {
+            Peer::Ringloop => insert_cancel_loop(ops, ringloop::time::sleep).await,
+            Peer::Tokio => insert_cancel_loop(ops, tokio::time::sleep).await,
+            Peer::Monoio => insert_cancel_loop(ops, monoio::time::sleep).await,
         }
         let ns = start.elapsed().as_nanos() as f64 / ops as f64;
         drop(background);
         ns
     })
+}
+
+async fn insert_cancel_loop<S: Future<Output = ()>>(ops: usize, sleep: impl Fn(Duration) -> S) {
+    for i in 0..ops {
+        let s = std::pin::pin!(sleep(Duration::from_millis(10_000 + (i % 5000) as u64)));
+        poll_once(s).await;
+    }
 }
 
 /// CPU ns per timer that is inserted, fires and wakes its task, with `live` other timers
