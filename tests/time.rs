@@ -23,6 +23,36 @@ both_backends! {
 }
 
 both_backends! {
+    // Deadlines come from an estimated clock (the CPU counter against a recent precise
+    // reading, see `time::clock`); after it is calibrated, many sleeps armed back to back,
+    // some after CPU work that ages the anchor, must still all wake late, never early.
+    fn estimated_deadlines_never_fire_early(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            sleep(Duration::from_millis(15)).await; // past the calibration baseline
+            let handles: Vec<_> = (0..300u64)
+                .map(|i| {
+                    ringloop::spawn(async move {
+                        if i % 7 == 0 {
+                            let spin = Instant::now();
+                            while spin.elapsed() < Duration::from_micros(300) {}
+                        }
+                        let d = Duration::from_micros(i * 37 % 4_000);
+                        let start = Instant::now();
+                        sleep(d).await;
+                        (d, start.elapsed())
+                    })
+                })
+                .collect();
+            for h in handles {
+                let (d, took) = h.await.unwrap();
+                assert!(took >= d, "a {d:?} sleep woke after {took:?}");
+            }
+        }).unwrap();
+    }
+}
+
+both_backends! {
     fn concurrent_timers_fire_in_deadline_order(backend) {
         let rt = runtime(backend);
         let order = Rc::new(RefCell::new(Vec::new()));

@@ -101,6 +101,8 @@ impl Builder {
     /// settings are invalid or `Backend::Uring` was asked for and is unavailable.
     pub fn build(self) -> io::Result<Runtime> {
         validate_entries(self.ring_entries)?;
+        // Starts the timers' clock calibration early (see `time::clock`).
+        crate::time::clock::precise_now_ns();
         if self.blocking_threads == 0 || self.blocking_threads > 4096 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

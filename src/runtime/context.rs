@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
@@ -20,8 +20,6 @@ pub(crate) struct Context {
     owned: RefCell<Slab<Task>>,
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Wheel<Waker>>,
-    /// Wheel tick 0; ticks are whole milliseconds after it.
-    pub(crate) clock_start: Instant,
     pub(crate) counters: LoopCounters,
     /// Fds whose epoll registration could not be removed at drop time (driver busy).
     pub(crate) deferred_deregistrations: RefCell<Vec<u32>>,
@@ -48,7 +46,6 @@ impl Context {
             owned: RefCell::new(Slab::new()),
             driver: RefCell::new(driver),
             timers: RefCell::new(Wheel::new()),
-            clock_start: Instant::now(),
             counters: LoopCounters::default(),
             deferred_deregistrations: RefCell::new(Vec::new()),
             coop_budget: Cell::new(u32::MAX),
@@ -76,25 +73,6 @@ impl Context {
             task.set_owned_index(UNREGISTERED);
         }
         tasks
-    }
-
-    /// The wheel's tick for an instant, rounded up so a timer never fires early.
-    pub(crate) fn tick_at(&self, deadline: Instant) -> u64 {
-        // 64-bit arithmetic on purpose: `as_nanos()` is a u128, and its division is a
-        // library call that once cost as much as the whole timer insert.
-        let since = deadline.saturating_duration_since(self.clock_start);
-        let millis = since.subsec_nanos().div_ceil(1_000_000) as u64;
-        since.as_secs().saturating_mul(1000).saturating_add(millis)
-    }
-
-    /// The wheel's tick now, rounded down.
-    pub(crate) fn tick_now(&self, now: Instant) -> u64 {
-        let since = now.saturating_duration_since(self.clock_start);
-        since.as_secs().saturating_mul(1000) + since.subsec_millis() as u64
-    }
-
-    pub(crate) fn instant_of_tick(&self, tick: u64) -> Option<Instant> {
-        self.clock_start.checked_add(Duration::from_millis(tick))
     }
 }
 

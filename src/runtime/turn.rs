@@ -13,7 +13,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The waker of the future given to `block_on`.
 struct MainWaker {
@@ -123,27 +123,36 @@ fn run_callback(ctx: &Context, callback: impl FnOnce()) {
 }
 
 fn run_ready_tasks(ctx: &Context, limit: u32) {
+    // One clock read per poll: each poll's end is the next one's start (the queue pop in
+    // between is far below the clock's millisecond resolution).
+    let mut mark = None;
     for _ in 0..limit {
         let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
             break;
         };
-        run_task(ctx, task);
+        let started = *mark.get_or_insert_with(crate::sys::coarse_now);
+        mark = Some(run_task(ctx, task, started));
     }
 }
 
-fn run_task(ctx: &Context, task: Task) {
+/// Polls one task; returns the coarse time it finished.
+fn run_task(ctx: &Context, task: Task, started: Duration) -> Duration {
     bump(&ctx.counters.tasks_polled);
     ctx.coop_budget.set(COOP_BUDGET);
-    let started = crate::sys::coarse_now();
     let site = task.spawn_site();
     task.run();
-    record_poll(ctx, started, Some(site));
+    record_poll(ctx, started, Some(site))
 }
 
-/// Bookkeeping after a poll. Uses the coarse clock (ms resolution): it runs on every poll,
-/// and a stall is measured in tens of milliseconds.
-fn record_poll(ctx: &Context, started: Duration, site: Option<&'static Location<'static>>) {
-    let took = crate::sys::coarse_now().saturating_sub(started);
+/// Bookkeeping after a poll; returns the time it read. Uses the coarse clock (ms
+/// resolution): it runs on every poll, and a stall is measured in tens of milliseconds.
+fn record_poll(
+    ctx: &Context,
+    started: Duration,
+    site: Option<&'static Location<'static>>,
+) -> Duration {
+    let now = crate::sys::coarse_now();
+    let took = now.saturating_sub(started);
     if took > ctx.counters.longest_poll.get() {
         ctx.counters.longest_poll.set(took);
     }
@@ -162,13 +171,15 @@ fn record_poll(ctx: &Context, started: Duration, site: Option<&'static Location<
             }
         }
     }
+    now
 }
 
 fn fire_timers(ctx: &Context, limit: u32) {
     let Some(next) = ctx.timers.borrow().next_wake() else {
         return; // no timers: no clock read either
     };
-    let now = ctx.tick_now(Instant::now());
+    // Wheel ticks are milliseconds since the clock's epoch (see `time::clock`).
+    let now = crate::time::clock::precise_now_ns() / 1_000_000;
     if next > now {
         return;
     }
@@ -191,8 +202,9 @@ fn fire_timers(ctx: &Context, limit: u32) {
 
 fn timer_timeout(ctx: &Context) -> Option<Duration> {
     let tick = ctx.timers.borrow().next_wake()?;
-    let at = ctx.instant_of_tick(tick)?;
-    Some(at.saturating_duration_since(Instant::now()))
+    let at_ns = tick.checked_mul(1_000_000)?;
+    let now_ns = crate::time::clock::precise_now_ns();
+    Some(Duration::from_nanos(at_ns.saturating_sub(now_ns)))
 }
 
 /// Frees the data of cancelled ops whose completions arrived, and fd registrations whose

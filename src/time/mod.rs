@@ -3,6 +3,7 @@
 //! Timers have 1 ms resolution: they never fire early and at most about one tick late.
 //! See [`docs/ARCHITECTURE.md`] for the wheel's design.
 
+pub(crate) mod clock;
 mod interval;
 mod sleep;
 mod timeout;

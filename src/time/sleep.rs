@@ -1,6 +1,7 @@
 //! `Sleep`: a future that completes at a deadline, on the loop's timing wheel.
 
 use crate::runtime::context;
+use crate::time::clock;
 use crate::time::wheel::TimerKey;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 /// timer in O(1). It is `Send`, so futures spawned from other threads can sleep.
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
-    /// `None`: never (a deadline past the end of time, e.g. `Duration::MAX`).
-    deadline: Option<Instant>,
+    /// Nanoseconds after the clock's epoch; `u64::MAX` is never (e.g. `Duration::MAX`).
+    deadline_ns: u64,
     /// The loop and wheel entry once registered; a stale key means the timer fired.
     entry: Option<(u64, TimerKey)>,
     fired: bool,
@@ -32,7 +33,7 @@ pub struct Sleep {
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
-        deadline: Instant::now().checked_add(duration),
+        deadline_ns: clock::now_ns().saturating_add(clock::duration_ns(duration)),
         entry: None,
         fired: false,
     }
@@ -41,31 +42,35 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// Waits until `deadline`; a deadline in the past completes at once.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline: Some(deadline),
+        deadline_ns: clock::ns_of(deadline),
         entry: None,
         fired: false,
     }
 }
 
 impl Sleep {
-    /// The deadline, or `None` if it is beyond what `Instant` can represent.
+    /// The deadline, or `None` for a sleep that never ends. For `sleep(d)` it is at least
+    /// `d` after the call (at most a few microseconds more: see `time::clock`).
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        if self.deadline_ns == u64::MAX {
+            return None;
+        }
+        clock::instant_of(self.deadline_ns)
     }
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        self.fired || self.deadline.is_some_and(|d| d <= Instant::now())
+        self.fired || self.deadline_ns <= clock::precise_now_ns()
     }
 
     /// Moves the deadline (O(1)), re-arming a sleep that already completed.
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = Some(deadline);
+        self.deadline_ns = clock::ns_of(deadline);
         self.fired = false;
         if let Some((loop_id, key)) = self.entry {
+            let tick = tick_of(self.deadline_ns);
             let moved = context::with_current(|ctx| {
-                ctx.shared.loop_id == loop_id
-                    && ctx.timers.borrow_mut().reset(key, ctx.tick_at(deadline))
+                ctx.shared.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
             });
             if moved != Some(true) {
                 // Fired (or on another loop): register afresh on the next poll.
@@ -99,7 +104,7 @@ impl Future for Sleep {
                     };
                 }
             }
-            let tick = this.deadline.map_or(u64::MAX, |d| ctx.tick_at(d));
+            let tick = tick_of(this.deadline_ns);
             // Already due by the wheel's clock (at most the last turn's start, so never
             // early): no clock read here. A deadline that passed since then is fired by
             // the next turn instead.
@@ -139,10 +144,18 @@ impl Drop for Sleep {
     }
 }
 
+/// The wheel tick (millisecond since the clock's epoch) at or after `deadline_ns`.
+pub(crate) fn tick_of(deadline_ns: u64) -> u64 {
+    if deadline_ns == u64::MAX {
+        return u64::MAX;
+    }
+    deadline_ns.div_ceil(1_000_000)
+}
+
 impl std::fmt::Debug for Sleep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .field("fired", &self.fired)
             .finish()
     }
