@@ -49,7 +49,7 @@ pub(super) fn run_until_complete<F: Future>(
     loop {
         if main.woken.swap(false, Ordering::SeqCst) {
             ctx.coop_budget.set(COOP_BUDGET);
-            let started = crate::sys::coarse_now();
+            let started = crate::sys::coarse_now_ms();
             let polled = future.as_mut().poll(&mut cx);
             record_poll(ctx, started, None);
             if let Poll::Ready(value) = polled {
@@ -110,7 +110,7 @@ fn run_soon_callbacks(ctx: &Context) {
 }
 
 fn run_callback(ctx: &Context, callback: impl FnOnce()) {
-    let started = crate::sys::coarse_now();
+    let started = crate::sys::coarse_now_ms();
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
         let message = panic
             .downcast_ref::<&str>()
@@ -130,13 +130,13 @@ fn run_ready_tasks(ctx: &Context, limit: u32) {
         let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
             break;
         };
-        let started = *mark.get_or_insert_with(crate::sys::coarse_now);
+        let started = *mark.get_or_insert_with(crate::sys::coarse_now_ms);
         mark = Some(run_task(ctx, task, started));
     }
 }
 
-/// Polls one task; returns the coarse time it finished.
-fn run_task(ctx: &Context, task: Task, started: Duration) -> Duration {
+/// Polls one task; returns the coarse time (ms) it finished.
+fn run_task(ctx: &Context, task: Task, started: u64) -> u64 {
     bump(&ctx.counters.tasks_polled);
     ctx.coop_budget.set(COOP_BUDGET);
     let site = task.spawn_site();
@@ -144,15 +144,14 @@ fn run_task(ctx: &Context, task: Task, started: Duration) -> Duration {
     record_poll(ctx, started, Some(site))
 }
 
-/// Bookkeeping after a poll; returns the time it read. Uses the coarse clock (ms
-/// resolution): it runs on every poll, and a stall is measured in tens of milliseconds.
-fn record_poll(
-    ctx: &Context,
-    started: Duration,
-    site: Option<&'static Location<'static>>,
-) -> Duration {
-    let now = crate::sys::coarse_now();
-    let took = now.saturating_sub(started);
+/// Bookkeeping after a poll that began at `started` (ms); returns the time it read. Uses
+/// the coarse clock: it runs on every poll, and a stall is measured in tens of milliseconds.
+fn record_poll(ctx: &Context, started: u64, site: Option<&'static Location<'static>>) -> u64 {
+    let now = crate::sys::coarse_now_ms();
+    if now <= started {
+        return now; // the common case: within one tick of the coarse clock
+    }
+    let took = Duration::from_millis(now - started);
     if took > ctx.counters.longest_poll.get() {
         ctx.counters.longest_poll.set(took);
     }

@@ -160,16 +160,17 @@ pub(crate) fn zeroed_statx() -> libc::statx {
     unsafe { std::mem::zeroed() }
 }
 
-/// A cheap monotonic clock (`CLOCK_MONOTONIC_COARSE`: a few ns per read, millisecond
-/// resolution) for per-poll bookkeeping where `Instant::now()` would dominate the cost.
-pub(crate) fn coarse_now() -> Duration {
+/// A cheap monotonic clock in whole milliseconds (`CLOCK_MONOTONIC_COARSE`: a few ns per
+/// read, a few ms resolution) for per-poll bookkeeping where `Instant::now()` would
+/// dominate the cost.
+pub(crate) fn coarse_now_ms() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the live timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// The running kernel's (major, minor) version.

@@ -12,17 +12,19 @@ use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::RefCell;
 use std::ptr::NonNull;
 
-/// Size classes are multiples of 64 bytes up to this; larger (or over-aligned) tasks
+/// Size classes are multiples of 16 bytes up to this; larger (or over-aligned) tasks
 /// bypass the cache.
 const MAX_CACHED: usize = 1024;
-const CLASS: usize = 64;
+const CLASS: usize = 16;
 /// What the global allocator gives without its slow aligned path.
 const ALIGN: usize = 16;
 /// Blocks kept per class: enough to absorb a burst of spawns without holding much memory.
 const PER_CLASS: usize = 1024;
 
+const CLASSES: usize = MAX_CACHED / CLASS;
+
 struct Cache {
-    classes: Vec<Vec<NonNull<u8>>>,
+    classes: [Vec<NonNull<u8>>; CLASSES],
 }
 
 impl Drop for Cache {
@@ -38,7 +40,11 @@ impl Drop for Cache {
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = const { RefCell::new(Cache { classes: Vec::new() }) };
+    static CACHE: RefCell<Cache> = const {
+        RefCell::new(Cache {
+            classes: [const { Vec::new() }; CLASSES],
+        })
+    };
 }
 
 fn class_of(layout: Layout) -> Option<usize> {
@@ -82,10 +88,9 @@ pub(crate) unsafe fn release(block: NonNull<u8>, layout: Layout) {
             let Ok(mut cache) = c.try_borrow_mut() else {
                 return false;
             };
-            if cache.classes.len() <= class {
-                cache.classes.resize_with(class + 1, Vec::new);
-            }
-            let blocks = &mut cache.classes[class];
+            let Some(blocks) = cache.classes.get_mut(class) else {
+                return false;
+            };
             if blocks.len() >= PER_CLASS {
                 return false;
             }
@@ -110,7 +115,7 @@ mod tests {
         let a = allocate(small);
         // SAFETY: a came from allocate(small).
         unsafe { release(a, small) };
-        let same_class = Layout::from_size_align(120, 16).unwrap();
+        let same_class = Layout::from_size_align(112, 16).unwrap();
         let b = allocate(same_class);
         assert_eq!(a, b, "a freed block of the same class is reused");
         // SAFETY: b came from allocate(same_class).
@@ -121,8 +126,9 @@ mod tests {
         unsafe { release(c, big) };
         assert_eq!(class_of(big), None);
         assert_eq!(class_of(Layout::from_size_align(8, 64).unwrap()), None);
-        assert_eq!(class_of(Layout::from_size_align(64, 8).unwrap()), Some(0));
-        assert_eq!(class_of(Layout::from_size_align(65, 8).unwrap()), Some(1));
+        assert_eq!(class_of(Layout::from_size_align(16, 8).unwrap()), Some(0));
+        assert_eq!(class_of(Layout::from_size_align(17, 8).unwrap()), Some(1));
+        assert_eq!(class_of(Layout::from_size_align(80, 8).unwrap()), Some(4));
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl State {
 
     /// Drops one reference; `true` when it was the last (the caller frees the task).
     pub(crate) fn ref_dec(&self) -> bool {
+        // The sole owner frees without a locked instruction: with only the caller's
+        // reference left, no other thread can reach the task to take another, and the
+        // acquire load sees everything the other holders did before letting go.
+        if refs(self.0.load(Ordering::Acquire)) == 1 {
+            return true;
+        }
         refs(self.0.fetch_sub(REF_ONE, Ordering::AcqRel)) == 1
     }
 
