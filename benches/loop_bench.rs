@@ -57,44 +57,50 @@ fn on<T>(peer: Peer, fut: impl Future<Output = T> + 'static) -> T {
     }
 }
 
-/// ns per task: spawn + join, in batches of 1024.
+/// ns per task: spawn + join, in batches of 1024, after an untimed warm-up of a tenth as
+/// many (so every peer's caches and allocator pools are in their steady state).
 fn spawn_join(peer: Peer) -> f64 {
     let total = scaled(1_000_000);
     on(peer, async move {
+        spawn_join_batches(peer, total / 10).await;
         let start = Instant::now();
-        let mut done = 0;
-        while done < total {
-            let batch = 1024.min(total - done);
-            match peer {
-                Peer::Ringloop => {
-                    let hs: Vec<_> = (0..batch)
-                        .map(|i| ringloop::spawn(async move { i }))
-                        .collect();
-                    for h in hs {
-                        std::hint::black_box(h.await.unwrap());
-                    }
-                }
-                Peer::Tokio => {
-                    let hs: Vec<_> = (0..batch)
-                        .map(|i| tokio::task::spawn_local(async move { i }))
-                        .collect();
-                    for h in hs {
-                        std::hint::black_box(h.await.unwrap());
-                    }
-                }
-                Peer::Monoio => {
-                    let hs: Vec<_> = (0..batch)
-                        .map(|i| monoio::spawn(async move { i }))
-                        .collect();
-                    for h in hs {
-                        std::hint::black_box(h.await);
-                    }
-                }
-            }
-            done += batch;
-        }
+        spawn_join_batches(peer, total).await;
         start.elapsed().as_nanos() as f64 / total as f64
     })
+}
+
+async fn spawn_join_batches(peer: Peer, total: usize) {
+    let mut done = 0;
+    while done < total {
+        let batch = 1024.min(total - done);
+        match peer {
+            Peer::Ringloop => {
+                let hs: Vec<_> = (0..batch)
+                    .map(|i| ringloop::spawn(async move { i }))
+                    .collect();
+                for h in hs {
+                    std::hint::black_box(h.await.unwrap());
+                }
+            }
+            Peer::Tokio => {
+                let hs: Vec<_> = (0..batch)
+                    .map(|i| tokio::task::spawn_local(async move { i }))
+                    .collect();
+                for h in hs {
+                    std::hint::black_box(h.await.unwrap());
+                }
+            }
+            Peer::Monoio => {
+                let hs: Vec<_> = (0..batch)
+                    .map(|i| monoio::spawn(async move { i }))
+                    .collect();
+                for h in hs {
+                    std::hint::black_box(h.await);
+                }
+            }
+        }
+        done += batch;
+    }
 }
 
 fn sleep_future(peer: Peer, d: Duration) -> Pin<Box<dyn Future<Output = ()>>> {
