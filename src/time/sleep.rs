@@ -50,7 +50,9 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 impl Sleep {
     /// The deadline, or `None` for a sleep that never ends. For `sleep(d)` it is at least
-    /// `d` after the call (at most a few microseconds more: see `time::clock`).
+    /// `d` after the call (at most a few microseconds more: see `time::clock`). A deadline
+    /// earlier than the process's first use of the timers reads as that moment (both are
+    /// in the past, so the sleep is already over).
     pub fn deadline(&self) -> Option<Instant> {
         if self.deadline_ns == u64::MAX {
             return None;
