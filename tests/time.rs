@@ -29,7 +29,7 @@ both_backends! {
     fn estimated_deadlines_never_fire_early(backend) {
         let rt = runtime(backend);
         rt.block_on(async {
-            sleep(Duration::from_millis(15)).await; // past the calibration baseline
+            sleep(Duration::from_millis(5)).await; // past the calibration baseline
             let handles: Vec<_> = (0..300u64)
                 .map(|i| {
                     ringloop::spawn(async move {

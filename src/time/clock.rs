@@ -21,12 +21,14 @@ const ANCHOR_LIFETIME_NS: u64 = 1_000_000;
 /// Added to every estimate: covers the time between the anchor's two reads.
 const PAD_NS: u64 = 2_000;
 /// The shortest baseline that calibrates the counter's rate. With readings trusted only
-/// when they took under [`MAX_READ_TICKS`] (at most 20 µs on a 1 GHz counter), the rate
-/// is off by at most 0.2%, well within the estimate's 1/128 padding.
-const CALIBRATION_NS: u64 = 10_000_000;
+/// when they took under [`MAX_READ_TICKS`] (at most 5 µs on a 1 GHz counter), the rate
+/// is off by at most 0.25%, well within the estimate's 1/128 padding; later readings
+/// lengthen the baseline and shrink the error.
+const CALIBRATION_NS: u64 = 2_000_000;
 /// A precise reading whose counter values before and after lie further apart than this
-/// (the thread was interrupted in between) neither calibrates nor anchors.
-const MAX_READ_TICKS: u64 = 20_000;
+/// (the thread was interrupted in between) neither calibrates nor anchors. An
+/// uninterrupted one takes about a hundred ticks.
+const MAX_READ_TICKS: u64 = 5_000;
 
 /// A precise clock reading paired with the counter value taken just before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
