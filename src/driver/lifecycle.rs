@@ -203,6 +203,9 @@ impl OpSlab {
     }
 
     /// The one transition function: every state change of every slot goes through here.
+    /// Inlined so that each call site, which passes one kind of event, keeps only the
+    /// arms for that event.
+    #[inline(always)]
     pub(crate) fn transition(&mut self, key: OpKey, event: Event<'_, '_>) -> Action {
         let Some(slot) = self.slots.get_mut(key.index as usize) else {
             return Action::Stale;

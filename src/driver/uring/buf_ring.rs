@@ -78,6 +78,9 @@ pub(crate) struct BufRing {
     ring_bytes: usize,
     storage: Rc<Storage>,
     tail: u16,
+    /// The other half of a ping-pong with `Storage::returned`, so neither list is reallocated
+    /// on every turn.
+    reclaiming: Vec<u16>,
 }
 
 impl BufRing {
@@ -118,9 +121,10 @@ impl BufRing {
                 .cast(),
                 bytes: entries as usize * buf_size,
                 buf_size,
-                returned: RefCell::new(Vec::new()),
+                returned: RefCell::new(Vec::with_capacity(entries as usize)),
             }),
             tail: 0,
+            reclaiming: Vec::with_capacity(entries as usize),
         };
         // SAFETY: the mapping is page-aligned, zeroed, `entries` long and lives until Drop,
         // which runs before the io_uring that it is registered with is dropped.
@@ -169,13 +173,16 @@ impl BufRing {
 
     /// Publishes the buffers borrowers have given back since the last call.
     pub(crate) fn reclaim(&mut self) {
-        let returned = std::mem::take(&mut *self.storage.returned.borrow_mut());
+        let mut returned = std::mem::take(&mut self.reclaiming);
+        std::mem::swap(&mut returned, &mut *self.storage.returned.borrow_mut());
         if !returned.is_empty() {
-            for bid in returned {
+            for &bid in &returned {
                 self.push(bid);
             }
             self.publish();
         }
+        returned.clear();
+        self.reclaiming = returned;
     }
 
     /// Returns buffer `bid` to the ring without reading it.
