@@ -67,12 +67,15 @@ fn the_estimated_clock_never_runs_behind_the_real_one() {
     let until = Instant::now() + Duration::from_millis(120);
     let mut reads = 0u64;
     while Instant::now() < until {
-        let truth = ns_of(Instant::now());
+        let before = ns_of(Instant::now());
         let estimate = now_ns();
-        assert!(estimate >= truth, "estimate {estimate} < truth {truth}");
+        let after = ns_of(Instant::now());
+        assert!(estimate >= before, "estimate {estimate} < truth {before}");
+        // Padding is 2 µs plus under 1% of an anchor's age (at most 1 ms); being preempted
+        // between the reads only moves `after` later, so this bound cannot flake.
         assert!(
-            estimate - truth < 1_000_000,
-            "estimate {estimate} far ahead of {truth}"
+            estimate <= after + 100_000,
+            "estimate {estimate} far ahead of {after}"
         );
         reads += 1;
     }
