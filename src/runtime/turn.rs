@@ -66,7 +66,7 @@ fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<
     run_soon_callbacks(ctx);
     take_remote_work(ctx);
     run_ready_tasks(ctx, config.event_interval);
-    fire_timers(ctx, config.timers_per_turn);
+    let now_ns = fire_timers(ctx, config.timers_per_turn);
     release_orphans(ctx);
 
     let busy = !ctx.run_queue.borrow().is_empty()
@@ -75,7 +75,7 @@ fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<
     let timeout = if busy {
         Some(Duration::ZERO)
     } else {
-        timer_timeout(ctx)
+        timer_timeout(ctx, now_ns)
     };
     ctx.driver.borrow_mut().turn(timeout)?;
     release_orphans(ctx);
@@ -173,14 +173,15 @@ fn record_poll(ctx: &Context, started: u64, site: Option<&'static Location<'stat
     now
 }
 
-fn fire_timers(ctx: &Context, limit: u32) {
-    let Some(next) = ctx.timers.borrow().next_wake() else {
-        return; // no timers: no clock read either
-    };
-    // Wheel ticks are milliseconds since the clock's epoch (see `time::clock`).
-    let now = crate::time::clock::precise_now_ns() / 1_000_000;
+/// Fires due timers; returns the precise time it read (`None` with no timers armed), which
+/// the same turn reuses for its sleep timeout.
+fn fire_timers(ctx: &Context, limit: u32) -> Option<u64> {
+    use crate::time::clock;
+    let next = ctx.timers.borrow().next_wake()?; // no timers: no clock read either
+    let now_ns = clock::precise_now_ns();
+    let now = clock::tick_of_now(now_ns);
     if next > now {
-        return;
+        return Some(now_ns);
     }
     let mut fired = Vec::new();
     {
@@ -197,12 +198,16 @@ fn fire_timers(ctx: &Context, limit: u32) {
         bump(&ctx.counters.timers_fired);
         waker.wake();
     }
+    Some(now_ns)
 }
 
-fn timer_timeout(ctx: &Context) -> Option<Duration> {
+/// How long the driver may sleep before the next timer, measured from `now_ns` (read
+/// earlier in this turn: being a little early only makes the sleep a little longer).
+fn timer_timeout(ctx: &Context, now_ns: Option<u64>) -> Option<Duration> {
+    use crate::time::clock;
     let tick = ctx.timers.borrow().next_wake()?;
-    let at_ns = tick.checked_mul(1_000_000)?;
-    let now_ns = crate::time::clock::precise_now_ns();
+    let at_ns = clock::tick_start_ns(tick)?;
+    let now_ns = now_ns.unwrap_or_else(clock::precise_now_ns);
     Some(Duration::from_nanos(at_ns.saturating_sub(now_ns)))
 }
 

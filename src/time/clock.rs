@@ -97,6 +97,8 @@ thread_local! {
 /// The first reading of the process, the base every calibration measures from.
 static FIRST_READING: OnceLock<(u64, u64)> = OnceLock::new();
 static RATE_Q32: AtomicU64 = AtomicU64::new(0);
+/// The baseline (ns since the first reading) of the current `RATE_Q32`.
+static CALIBRATED_OVER_NS: AtomicU64 = AtomicU64::new(0);
 
 /// The epoch: timer deadlines and wheel ticks count from it.
 pub(crate) fn epoch() -> Instant {
@@ -106,12 +108,28 @@ pub(crate) fn epoch() -> Instant {
 
 /// Nanoseconds from the epoch to `at` (0 for earlier instants, `u64::MAX` past ~584 years).
 pub(crate) fn ns_of(at: Instant) -> u64 {
-    let since = at.saturating_duration_since(epoch());
-    since
-        .as_secs()
-        .checked_mul(1_000_000_000)
-        .and_then(|ns| ns.checked_add(u64::from(since.subsec_nanos())))
-        .unwrap_or(u64::MAX)
+    duration_ns(at.saturating_duration_since(epoch()))
+}
+
+/// One wheel tick, in nanoseconds: the wheel counts milliseconds since the epoch.
+const NS_PER_TICK: u64 = 1_000_000;
+
+/// The tick at or after `deadline_ns` (a timer never fires early); `u64::MAX` stays "never".
+pub(crate) fn tick_at_or_after(deadline_ns: u64) -> u64 {
+    if deadline_ns == u64::MAX {
+        return u64::MAX;
+    }
+    deadline_ns.div_ceil(NS_PER_TICK)
+}
+
+/// The tick `now_ns` falls in (rounded down: every deadline at or before it has passed).
+pub(crate) fn tick_of_now(now_ns: u64) -> u64 {
+    now_ns / NS_PER_TICK
+}
+
+/// Where tick `tick` starts, in nanoseconds; `None` past the end of time.
+pub(crate) fn tick_start_ns(tick: u64) -> Option<u64> {
+    tick.checked_mul(NS_PER_TICK)
 }
 
 /// The instant `ns` after the epoch.
@@ -147,9 +165,15 @@ pub(crate) fn precise_now_ns() -> u64 {
         }
         let first = *FIRST_READING.get_or_init(|| (tsc, ns));
         let mut rate = RATE_Q32.load(Ordering::Relaxed);
-        if let Some(fresh) = rate_q32(first, (tsc, ns)) {
-            rate = fresh;
-            RATE_Q32.store(rate, Ordering::Relaxed);
+        // Recalibrate (a 128-bit division) only when the baseline has at least doubled
+        // since the last calibration: the error halves each time, at no cost per turn.
+        let baseline = ns.saturating_sub(first.1);
+        if baseline >= CALIBRATED_OVER_NS.load(Ordering::Relaxed).saturating_mul(2) {
+            if let Some(fresh) = rate_q32(first, (tsc, ns)) {
+                rate = fresh;
+                RATE_Q32.store(rate, Ordering::Relaxed);
+                CALIBRATED_OVER_NS.store(baseline, Ordering::Relaxed);
+            }
         }
         ANCHOR.with(|a| a.set(Anchor::new(tsc, ns, rate)));
     }

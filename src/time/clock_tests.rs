@@ -62,6 +62,18 @@ fn conversions_round_trip_and_saturate() {
 }
 
 #[test]
+fn ticks_round_deadlines_up_and_now_down() {
+    assert_eq!(tick_at_or_after(0), 0);
+    assert_eq!(tick_at_or_after(1), 1);
+    assert_eq!(tick_at_or_after(2_000_000), 2);
+    assert_eq!(tick_at_or_after(2_000_001), 3);
+    assert_eq!(tick_at_or_after(u64::MAX), u64::MAX, "never stays never");
+    assert_eq!(tick_of_now(2_999_999), 2);
+    assert_eq!(tick_start_ns(3), Some(3_000_000));
+    assert_eq!(tick_start_ns(u64::MAX), None);
+}
+
+#[test]
 fn the_estimated_clock_never_runs_behind_the_real_one() {
     // Long enough for a calibration (2 ms) and many anchors, with estimates in between.
     let until = Instant::now() + Duration::from_millis(120);

@@ -70,7 +70,7 @@ impl Sleep {
         self.deadline_ns = clock::ns_of(deadline);
         self.fired = false;
         if let Some((loop_id, key)) = self.entry {
-            let tick = tick_of(self.deadline_ns);
+            let tick = clock::tick_at_or_after(self.deadline_ns);
             let moved = context::with_current(|ctx| {
                 ctx.shared.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
             });
@@ -106,7 +106,7 @@ impl Future for Sleep {
                     };
                 }
             }
-            let tick = tick_of(this.deadline_ns);
+            let tick = clock::tick_at_or_after(this.deadline_ns);
             // Already due by the wheel's clock (at most the last turn's start, so never
             // early): no clock read here. A deadline that passed since then is fired by
             // the next turn instead.
@@ -144,14 +144,6 @@ impl Drop for Sleep {
             });
         }
     }
-}
-
-/// The wheel tick (millisecond since the clock's epoch) at or after `deadline_ns`.
-pub(crate) fn tick_of(deadline_ns: u64) -> u64 {
-    if deadline_ns == u64::MAX {
-        return u64::MAX;
-    }
-    deadline_ns.div_ceil(1_000_000)
 }
 
 impl std::fmt::Debug for Sleep {
