@@ -36,6 +36,15 @@ struct State {
     edges: VecDeque<Edge>,
 }
 
+impl State {
+    /// `buffered` changed: queue the pause/resume edge it crossed, if any.
+    fn buffered_changed(&mut self) {
+        if let Some(edge) = self.flow.update(self.buffered) {
+            self.edges.push_back(edge);
+        }
+    }
+}
+
 struct Inner {
     fd: RefCell<Option<SharedFd>>,
     state: RefCell<State>,
@@ -89,10 +98,7 @@ impl Transport {
                 s.pending.extend_from_slice(data);
                 s.buffered += data.len();
             }
-            let size = s.buffered;
-            if let Some(edge) = s.flow.update(size) {
-                s.edges.push_back(edge);
-            }
+            s.buffered_changed();
             // Only the write loop watches writes, and only for "pending became non-empty";
             // from inside a read callback it is about to be polled anyway.
             was_empty && !s.pending.is_empty() && !self.inner.reading.get()

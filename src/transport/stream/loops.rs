@@ -262,10 +262,7 @@ fn account_sent(t: &Transport, n: usize) {
             return;
         }
         s.buffered = s.buffered.saturating_sub(n);
-        let size = s.buffered;
-        if let Some(edge) = s.flow.update(size) {
-            s.edges.push_back(edge);
-        }
+        s.buffered_changed();
     }
     t.deliver_edges();
 }
