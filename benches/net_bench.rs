@@ -28,7 +28,7 @@ mod protocols;
 #[path = "../examples/common/resp.rs"]
 mod resp;
 
-use common::{pin_to_cpu, process_cpu_ns, scaled, scaled_secs, Row};
+use common::{median, pin_to_cpu, process_cpu_ns, scaled, scaled_secs, Row};
 use loadgen::{Config, Proto};
 use peers::App;
 use std::io::{BufRead, BufReader, Read};
@@ -169,11 +169,6 @@ fn window(child: &ChildServer, cfg: &Config) -> Measured {
         p99_us: outcome.latency_us.quantile(0.99),
         syscalls: f64::NAN,
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Every server of one workload, measured in `ROUNDS` interleaved rounds (A B C D A B C D

@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+/// The median of `values` (the upper middle one for an even count; NaN when empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// `BENCH_SCALE` (default 1.0) multiplies every work count and duration: 0.1 is a smoke run.
 pub fn scale() -> f64 {
     std::env::var("BENCH_SCALE")

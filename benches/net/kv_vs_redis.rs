@@ -2,7 +2,7 @@
 //! real `redis-server`, each pinned alone to CPU 0, driven by the real `redis-benchmark`
 //! on CPU 1: GET and SET from 50 clients, without and with `-P 16` pipelining.
 
-use super::common::{process_cpu_ns, scaled, Row};
+use super::common::{median, process_cpu_ns, scaled, Row};
 use super::ChildServer;
 use std::process::{Command, Stdio};
 
@@ -103,11 +103,7 @@ pub fn compare_with_redis() {
         let runs: Vec<Run> = rounds
             .into_iter()
             .map(|runs| {
-                let pick = |f: fn(&Run) -> f64| {
-                    let mut v: Vec<f64> = runs.iter().map(f).collect();
-                    v.sort_by(f64::total_cmp);
-                    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-                };
+                let pick = |f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
                 Run {
                     per_second: pick(|r| r.per_second),
                     cpu_us: pick(|r| r.cpu_us),
