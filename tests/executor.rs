@@ -355,3 +355,96 @@ both_backends! {
         }
     }
 }
+
+/// Wakers waiting for the next epoch; bumping the epoch wakes them all.
+#[derive(Default)]
+struct Epochs {
+    epoch: u64,
+    waiting: Vec<Waker>,
+}
+
+fn bump_epoch(epochs: &Mutex<Epochs>) {
+    let waiting = {
+        let mut e = epochs.lock().unwrap();
+        e.epoch += 1;
+        std::mem::take(&mut e.waiting)
+    };
+    for waker in waiting {
+        waker.wake();
+    }
+}
+
+both_backends! {
+    // Local wakes mark a task queued with a loop-thread flag and remote wakes with a bit in
+    // its state word: racing both for many rounds must never lose a wake (a lost one leaves
+    // a task parked with no waker registered anywhere: the timeout below catches it).
+    fn local_and_remote_wakes_racing_are_never_lost(backend) {
+        const TASKS: usize = 50;
+        const ROUNDS: u64 = 3_000;
+        let rt = runtime(backend);
+        let epochs = Arc::new(Mutex::new(Epochs::default()));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let remote = {
+            let (epochs, done) = (epochs.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    bump_epoch(&epochs);
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            })
+        };
+        let polls = rt.block_on(async {
+            let local_done = Rc::new(Cell::new(false));
+            let bumper = {
+                let (epochs, local_done) = (epochs.clone(), local_done.clone());
+                spawn(async move {
+                    while !local_done.get() {
+                        bump_epoch(&epochs);
+                        yield_now().await;
+                    }
+                })
+            };
+            let waiters: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let epochs = epochs.clone();
+                    spawn(async move {
+                        let mut seen = 0;
+                        let mut polls = 0u64;
+                        for _ in 0..ROUNDS {
+                            poll_fn(|cx| {
+                                polls += 1;
+                                let mut e = epochs.lock().unwrap();
+                                if e.epoch > seen {
+                                    seen = e.epoch;
+                                    Poll::Ready(())
+                                } else {
+                                    e.waiting.push(cx.waker().clone());
+                                    Poll::Pending
+                                }
+                            })
+                            .await;
+                        }
+                        polls
+                    })
+                })
+                .collect();
+            let all = async {
+                let mut polls = 0;
+                for waiter in waiters {
+                    polls += waiter.await.unwrap();
+                }
+                polls
+            };
+            let polls = ringloop::time::timeout(Duration::from_secs(30), all)
+                .await
+                .expect("a wake was lost: some task never ran again");
+            local_done.set(true);
+            bumper.await.unwrap();
+            polls
+        }).unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        remote.join().unwrap();
+        assert!(polls >= TASKS as u64 * ROUNDS, "each round is a poll at least: {polls}");
+        assert_eq!(rt.live_tasks(), 0);
+    }
+}

@@ -73,6 +73,8 @@ impl Builder {
 
     /// Turns on the stall detector: a poll that holds the loop longer than `threshold` is
     /// reported on stderr with the task's spawn site. `RINGLOOP_DEBUG=1` turns it on at 100 ms.
+    /// Off by default, like asyncio's debug mode: it reads a clock around every poll, which
+    /// is also what fills `Stats::longest_poll`.
     pub fn stall_threshold(mut self, threshold: Duration) -> Self {
         self.stall_threshold = Some(threshold);
         self

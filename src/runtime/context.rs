@@ -4,9 +4,8 @@ use super::shared::Shared;
 use super::stats::LoopCounters;
 use crate::driver::Driver;
 use crate::task::cell::Task;
-use crate::task::raw::UNREGISTERED;
+use crate::task::owned::OwnedTasks;
 use crate::time::wheel::Wheel;
-use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -17,7 +16,7 @@ use std::time::Duration;
 pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
     pub(crate) run_queue: RefCell<VecDeque<Task>>,
-    owned: RefCell<Slab<Task>>,
+    pub(crate) owned: OwnedTasks,
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Wheel<Waker>>,
     pub(crate) counters: LoopCounters,
@@ -43,7 +42,7 @@ impl Context {
         Self {
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
-            owned: RefCell::new(Slab::new()),
+            owned: OwnedTasks::new(),
             driver: RefCell::new(driver),
             timers: RefCell::new(Wheel::new()),
             counters: LoopCounters::default(),
@@ -52,27 +51,6 @@ impl Context {
             stall_threshold,
             soon: RefCell::new(VecDeque::new()),
         }
-    }
-
-    /// Adds a task to the owned table so shutdown can drop it on this thread.
-    pub(crate) fn register(&self, task: Task) {
-        let mut owned = self.owned.borrow_mut();
-        let entry = owned.vacant_entry();
-        task.set_owned_index(entry.key() as u32);
-        entry.insert(task);
-    }
-
-    pub(crate) fn owned_len(&self) -> usize {
-        self.owned.borrow().len()
-    }
-
-    /// Takes every owned task out of the table (for shutdown).
-    pub(crate) fn take_owned(&self) -> Vec<Task> {
-        let tasks: Vec<Task> = self.owned.borrow_mut().drain().collect();
-        for task in &tasks {
-            task.set_owned_index(UNREGISTERED);
-        }
-        tasks
     }
 }
 
@@ -118,41 +96,18 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
     })
 }
 
-/// Pushes a task onto this thread's run queue if this thread runs loop `loop_id`.
-pub(crate) fn push_local(loop_id: u64, task: Task) -> Result<(), Task> {
-    let mut task = Some(task);
-    let pushed = with_current(|ctx| {
-        if ctx.shared.loop_id != loop_id {
-            return false;
-        }
-        match ctx.run_queue.try_borrow_mut() {
-            Ok(mut queue) => {
-                queue.extend(task.take());
-                true
-            }
-            Err(_) => false,
-        }
-    });
-    match (pushed, task) {
-        (Some(true), _) => Ok(()),
-        (_, Some(task)) => Err(task),
-        (_, None) => Ok(()),
-    }
-}
-
-/// Removes a finished task from its loop's owned table (nothing off the loop thread) and
-/// returns the table's reference to it.
-pub(crate) fn deregister_owned(loop_id: u64, index: u32) -> Option<Task> {
-    if index == UNREGISTERED {
-        return None;
-    }
+/// Runs `f` on this thread's run queue if this thread runs loop `loop_id` and the queue is
+/// not borrowed; `None` (without calling `f`) otherwise.
+pub(crate) fn with_run_queue<R>(
+    loop_id: u64,
+    f: impl FnOnce(&mut VecDeque<Task>) -> R,
+) -> Option<R> {
     with_current(|ctx| {
         if ctx.shared.loop_id != loop_id {
             return None;
         }
-        // The index stays set: a finished task must never look unregistered, or a wake
-        // still queued remotely would register it again.
-        ctx.owned.try_borrow_mut().ok()?.try_remove(index as usize)
+        let mut queue = ctx.run_queue.try_borrow_mut().ok()?;
+        Some(f(&mut queue))
     })
     .flatten()
 }

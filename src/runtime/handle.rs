@@ -50,9 +50,9 @@ impl Handle {
         if let Err(task) = self.shared.push_remote(spawned.queued) {
             // The loop has shut down and never saw this task: nobody else can reach its
             // (Send) future, so completing it as cancelled here is safe.
-            task.shutdown();
+            task.shutdown(None);
         }
-        spawned.join
+        JoinHandle::from_task(spawned.join)
     }
 
     /// Runs `callback` on the loop thread on its next turn (asyncio's

@@ -142,7 +142,7 @@ impl Runtime {
 
     /// Tasks spawned on this runtime that have not finished.
     pub fn live_tasks(&self) -> usize {
-        self.ctx.owned_len()
+        self.ctx.owned.len()
     }
 
     /// Timers armed on the wheel (sleeps and timeouts not yet fired or dropped).
@@ -184,11 +184,11 @@ pub(crate) fn spawn_on<F: Future + 'static>(
 ) -> JoinHandle<F::Output> {
     let spawned = crate::task::cell::new_task(future, ctx.shared.loop_id, site, true);
     if let Some(owned) = spawned.owned {
-        ctx.register(owned);
+        ctx.owned.insert(owned);
     }
     stats::bump(&ctx.counters.tasks_spawned);
     ctx.run_queue.borrow_mut().push_back(spawned.queued);
-    spawned.join
+    JoinHandle::from_task(spawned.join)
 }
 
 /// Spawns a task on the loop running on this thread (asyncio's `create_task`).

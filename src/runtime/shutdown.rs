@@ -11,19 +11,19 @@ pub(super) fn shutdown(ctx: &Rc<Context>, grace: Duration) {
     let guard = context::enter(ctx).ok();
     let queued = ctx.shared.close();
     for task in queued.tasks {
-        task.shutdown();
+        task.shutdown(Some(&ctx.owned));
     }
     drop(queued.callbacks);
     drop(std::mem::take(&mut *ctx.soon.borrow_mut()));
     // Dropping futures can wake or spawn other tasks; repeat until nothing is left.
     for _ in 0..1000 {
-        let owned = ctx.take_owned();
+        let owned = ctx.owned.take_all();
         let queued: Vec<_> = ctx.run_queue.borrow_mut().drain(..).collect();
         if owned.is_empty() && queued.is_empty() {
             break;
         }
         for task in owned {
-            task.shutdown();
+            task.shutdown(Some(&ctx.owned));
         }
         drop(queued);
         release_orphans(ctx);

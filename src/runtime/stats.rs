@@ -59,8 +59,10 @@ pub struct Stats {
     pub tasks_spawned: u64,
     /// Timers that fired.
     pub timers_fired: u64,
-    /// The longest single poll of a task or of the main future (measured with the coarse
-    /// monotonic clock: accurate to one kernel tick, a few milliseconds).
+    /// The longest single poll of a task, callback or the main future, measured while the
+    /// stall detector is on (`Builder::stall_threshold` or `RINGLOOP_DEBUG=1`; zero when it
+    /// is off, since timing every poll costs a clock read each). Uses the coarse monotonic
+    /// clock: accurate to one kernel tick, a few milliseconds.
     pub longest_poll: Duration,
     /// Polls that exceeded the stall threshold (when the stall detector is on).
     pub stalls: u64,

@@ -5,7 +5,6 @@ use super::context::Context;
 use super::stats::bump;
 use crate::op::COOP_BUDGET;
 use crate::task::cell::Task;
-use crate::task::raw::UNREGISTERED;
 use std::future::Future;
 use std::io;
 use std::panic::Location;
@@ -49,7 +48,7 @@ pub(super) fn run_until_complete<F: Future>(
     loop {
         if main.woken.swap(false, Ordering::SeqCst) {
             ctx.coop_budget.set(COOP_BUDGET);
-            let started = crate::sys::coarse_now_ms();
+            let started = poll_started(ctx);
             let polled = future.as_mut().poll(&mut cx);
             record_poll(ctx, started, None);
             if let Poll::Ready(value) = polled {
@@ -91,10 +90,13 @@ pub(super) fn take_remote_work(ctx: &Context) {
         }
     }
     for task in remote.tasks {
-        if task.owned_index() == UNREGISTERED {
-            ctx.register(task.clone());
+        task.header().state.clear_remote_queued();
+        if task.header().owned.never_linked() {
+            ctx.owned.insert(task.clone());
         }
-        ctx.run_queue.borrow_mut().push_back(task);
+        if task.header().mark_queued() {
+            ctx.run_queue.borrow_mut().push_back(task);
+        } // else it is queued already (or finished): this reference is released here
     }
     for callback in remote.callbacks {
         run_callback(ctx, callback);
@@ -110,7 +112,7 @@ fn run_soon_callbacks(ctx: &Context) {
 }
 
 fn run_callback(ctx: &Context, callback: impl FnOnce()) {
-    let started = crate::sys::coarse_now_ms();
+    let started = poll_started(ctx);
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
         let message = panic
             .downcast_ref::<&str>()
@@ -123,30 +125,52 @@ fn run_callback(ctx: &Context, callback: impl FnOnce()) {
 }
 
 fn run_ready_tasks(ctx: &Context, limit: u32) {
+    if ctx.stall_threshold.is_none() {
+        // Untimed, as asyncio outside debug mode: a clock read per poll would be a tenth
+        // of a small task's whole cost.
+        for _ in 0..limit {
+            let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
+            run_task(ctx, task);
+        }
+        return;
+    }
     // One clock read per poll: each poll's end is the next one's start (the queue pop in
     // between is far below the clock's millisecond resolution).
-    let mut mark = None;
+    let mut started = crate::sys::coarse_now_ms();
     for _ in 0..limit {
         let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
             break;
         };
-        let started = *mark.get_or_insert_with(crate::sys::coarse_now_ms);
-        mark = Some(run_task(ctx, task, started));
+        let site = task.spawn_site();
+        run_task(ctx, task);
+        started = record_poll(ctx, started, Some(site));
     }
 }
 
-/// Polls one task; returns the coarse time (ms) it finished.
-fn run_task(ctx: &Context, task: Task, started: u64) -> u64 {
+fn run_task(ctx: &Context, task: Task) {
     bump(&ctx.counters.tasks_polled);
     ctx.coop_budget.set(COOP_BUDGET);
-    let site = task.spawn_site();
-    task.run();
-    record_poll(ctx, started, Some(site))
+    task.run(&ctx.owned);
 }
 
-/// Bookkeeping after a poll that began at `started` (ms); returns the time it read. Uses
-/// the coarse clock: it runs on every poll, and a stall is measured in tens of milliseconds.
+/// The coarse time (ms) a poll starts, read only while the stall detector is on.
+fn poll_started(ctx: &Context) -> u64 {
+    if ctx.stall_threshold.is_some() {
+        crate::sys::coarse_now_ms()
+    } else {
+        0
+    }
+}
+
+/// Bookkeeping after a poll that began at `started` (ms); returns the time it read (0
+/// with the stall detector off: then nothing is timed). Uses the coarse clock: it runs on
+/// every poll, and a stall is measured in tens of milliseconds.
 fn record_poll(ctx: &Context, started: u64, site: Option<&'static Location<'static>>) -> u64 {
+    let Some(threshold) = ctx.stall_threshold else {
+        return 0;
+    };
     let now = crate::sys::coarse_now_ms();
     if now <= started {
         return now; // the common case: within one tick of the coarse clock
@@ -155,19 +179,17 @@ fn record_poll(ctx: &Context, started: u64, site: Option<&'static Location<'stat
     if took > ctx.counters.longest_poll.get() {
         ctx.counters.longest_poll.set(took);
     }
-    if let Some(threshold) = ctx.stall_threshold {
-        if took > threshold {
-            bump(&ctx.counters.stalls);
-            match site {
-                Some(site) => eprintln!(
-                    "ringloop: stall: a task spawned at {site} blocked the loop for {took:?} (threshold \
-                     {threshold:?}); move blocking or CPU-heavy work to spawn_blocking"
-                ),
-                None => eprintln!(
-                    "ringloop: stall: the block_on future (or a callback) blocked the loop for {took:?} \
-                     (threshold {threshold:?}); move blocking or CPU-heavy work to spawn_blocking"
-                ),
-            }
+    if took > threshold {
+        bump(&ctx.counters.stalls);
+        match site {
+            Some(site) => eprintln!(
+                "ringloop: stall: a task spawned at {site} blocked the loop for {took:?} (threshold \
+                 {threshold:?}); move blocking or CPU-heavy work to spawn_blocking"
+            ),
+            None => eprintln!(
+                "ringloop: stall: the block_on future (or a callback) blocked the loop for {took:?} \
+                 (threshold {threshold:?}); move blocking or CPU-heavy work to spawn_blocking"
+            ),
         }
     }
     now

@@ -1,10 +1,10 @@
 //! The task cell: one allocation holding the header, the join waker, and the future or
 //! (once it finished) its output.
 
-use super::join::{JoinError, JoinHandle};
-use super::raw::{release, Header, RawTask, Vtable, UNREGISTERED};
+use super::join::JoinError;
+use super::owned::{Links, OwnedTasks};
+use super::raw::{release, Header, RawTask, Vtable};
 use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED, JOIN_WAKER, REF_ONE};
-use crate::runtime::context;
 use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -12,7 +12,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
 /// A runnable task, type-erased for the run queues.
@@ -32,16 +32,21 @@ struct TaskCell<F: Future> {
     stage: UnsafeCell<Stage<F>>,
 }
 
-/// A new task for `loop_id`: the references for the owned table (local spawns only), the
+/// A new task for `loop_id`: the references for the owned list (local spawns only), the
 /// run queue, and the join handle, all counted at once.
 pub(crate) struct Spawned<T> {
     pub(crate) owned: Option<Task>,
     pub(crate) queued: Task,
-    pub(crate) join: JoinHandle<T>,
+    /// The join handle's reference: `JoinHandle::from_task` where it is returned (made
+    /// here and moved out, the handle was stored and reloaded in mismatched pieces, a
+    /// store-forwarding stall on every spawn).
+    pub(crate) join: RawTask,
+    pub(crate) output: std::marker::PhantomData<T>,
 }
 
-/// Allocates a task that is already marked scheduled. `local`: it is registered in the
-/// owned table right away (spawned on its loop thread), so it gets a reference for that.
+/// Allocates a task that is already marked queued: in the run queue when `local` (spawned
+/// on its loop thread; it is then registered in the owned list right away, so it gets a
+/// reference for that too), else in the remote queue.
 pub(crate) fn new_task<F: Future + 'static>(
     future: F,
     loop_id: u64,
@@ -49,27 +54,31 @@ pub(crate) fn new_task<F: Future + 'static>(
     local: bool,
 ) -> Spawned<F::Output> {
     let refs = if local { 3 } else { 2 };
-    let cell = TaskCell {
-        header: Header {
-            state: State::new_scheduled(refs),
+    let memory = super::recycle::allocate(Layout::new::<TaskCell<F>>()).cast::<TaskCell<F>>();
+    let cell = memory.as_ptr();
+    // SAFETY: fresh memory with the cell's size and alignment. Written field by field, in
+    // place: a whole cell built on the stack and then copied was stored and reloaded in
+    // mismatched pieces, stalling store forwarding (the slowest part of a spawn).
+    unsafe {
+        std::ptr::addr_of_mut!((*cell).header).write(Header {
+            state: State::new(refs, !local),
             vtable: vtable::<F>(),
             loop_id,
-            owned_index: AtomicU32::new(UNREGISTERED),
+            owned: Links::default(),
+            queued: AtomicBool::new(local),
             site,
-        },
-        join_waker: UnsafeCell::new(None),
-        stage: UnsafeCell::new(Stage::Running(future)),
-    };
-    let memory = super::recycle::allocate(Layout::new::<TaskCell<F>>()).cast::<TaskCell<F>>();
-    // SAFETY: fresh memory with the cell's size and alignment.
-    unsafe { memory.as_ptr().write(cell) };
+        });
+        std::ptr::addr_of_mut!((*cell).join_waker).write(UnsafeCell::new(None));
+        std::ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(future)));
+    }
     let ptr = memory.cast::<Header>();
     // SAFETY: the state word counts `refs` references; each handle below adopts one.
     unsafe {
         Spawned {
             owned: local.then(|| RawTask::from_counted(ptr)),
             queued: RawTask::from_counted(ptr),
-            join: JoinHandle::from_task(RawTask::from_counted(ptr)),
+            join: RawTask::from_counted(ptr),
+            output: std::marker::PhantomData,
         }
     }
 }
@@ -120,11 +129,11 @@ impl<F: Future> TaskCell<F> {
     }
 
     /// Stores the output, publishes COMPLETE, hands the output over (or drops it) and
-    /// wakes the joiner, then leaves the owned table. With `queue_ref`, also releases the
+    /// wakes the joiner, then leaves the owned list. With `queue_ref`, also releases the
     /// run queue's reference (the caller's).
     ///
     /// In the common case (nobody waiting on the join handle, handle not dropped) setting
-    /// COMPLETE and releasing the owned table's and the queue's references is a single
+    /// COMPLETE and releasing the owned list's and the queue's references is a single
     /// atomic operation.
     ///
     /// # Safety
@@ -134,17 +143,15 @@ impl<F: Future> TaskCell<F> {
         ptr: NonNull<Header>,
         output: Result<F::Output, JoinError>,
         queue_ref: bool,
+        owned: Option<&OwnedTasks>,
     ) {
         // SAFETY: the output is written once, on the loop thread, before COMPLETE is
         // published; nobody reads the stage until they observe COMPLETE.
         unsafe { *self.stage.get() = Stage::Finished(output) };
-        let index = self
-            .header
-            .owned_index
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let owned = context::deregister_owned(self.header.loop_id, index);
+        debug_assert!(owned.is_some() || self.header.owned.never_linked());
+        let owned = owned.and_then(|list| list.remove(ptr));
         let releases = usize::from(queue_ref) + usize::from(owned.is_some());
-        // The owned table's reference is released below, with the others.
+        // The owned list's reference is released below, with the others.
         owned.map(RawTask::into_raw);
         let state = &self.header.state;
         let mut word = state.load();
@@ -168,7 +175,7 @@ impl<F: Future> TaskCell<F> {
             }
         }
         for _ in 0..releases {
-            // SAFETY: each is a reference we hold (queue's, owned table's); the last frees.
+            // SAFETY: each is a reference we hold (queue's, owned list's); the last frees.
             unsafe { release(ptr) };
         }
     }
@@ -177,10 +184,10 @@ impl<F: Future> TaskCell<F> {
 /// # Safety
 /// Vtable entry: `ptr` is a live `TaskCell<F>`; called on its loop thread with the run
 /// queue's reference, which this releases.
-unsafe fn poll<F: Future + 'static>(ptr: NonNull<Header>) {
+unsafe fn poll<F: Future + 'static>(ptr: NonNull<Header>, owned: &OwnedTasks) {
     // SAFETY: the caller's reference keeps the cell alive for this call.
     let cell = unsafe { cell::<F>(ptr) };
-    if !run(cell, ptr) {
+    if !run(cell, ptr, owned) {
         // SAFETY: releases the run queue's reference, which the caller handed over.
         unsafe { release(ptr) };
     }
@@ -188,8 +195,8 @@ unsafe fn poll<F: Future + 'static>(ptr: NonNull<Header>) {
 
 /// Polls once; `true` when the task completed and released the run queue's reference
 /// (the cell may be gone then).
-fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) -> bool {
-    let prev = cell.header.state.begin_run();
+fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>, owned: &OwnedTasks) -> bool {
+    let prev = cell.header.begin_poll();
     if prev & COMPLETE != 0 {
         return false;
     }
@@ -200,7 +207,7 @@ fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) -> bool {
             message: panic_message(&*p),
         });
         // SAFETY: the future is dropped; loop thread.
-        unsafe { cell.complete(ptr, Err(error), true) };
+        unsafe { cell.complete(ptr, Err(error), true, Some(owned)) };
         return true;
     }
     let waker = super::waker::borrowed(ptr);
@@ -226,21 +233,21 @@ fn run<F: Future + 'static>(cell: &TaskCell<F>, ptr: NonNull<Header>) -> bool {
         }
     };
     // SAFETY: the future is dropped; loop thread.
-    unsafe { cell.complete(ptr, result, true) };
+    unsafe { cell.complete(ptr, result, true, Some(owned)) };
     true
 }
 
 /// # Safety
 /// Vtable entry: `ptr` is a live `TaskCell<F>`; on its loop thread (or for a `Send`
 /// future whose loop is gone); releases the caller's reference.
-unsafe fn shutdown<F: Future + 'static>(ptr: NonNull<Header>) {
+unsafe fn shutdown<F: Future + 'static>(ptr: NonNull<Header>, owned: Option<&OwnedTasks>) {
     // SAFETY: the caller's reference keeps the cell alive.
     let cell = unsafe { cell::<F>(ptr) };
     if cell.header.state.load() & COMPLETE == 0 {
         // SAFETY: COMPLETE not published and we are the only thread running this task.
         drop(unsafe { cell.replace_stage(Stage::Consumed) });
         // SAFETY: the future is dropped.
-        unsafe { cell.complete(ptr, Err(JoinError::Cancelled), false) };
+        unsafe { cell.complete(ptr, Err(JoinError::Cancelled), false, owned) };
     }
     // SAFETY: releases the caller's reference, handed over with the call.
     unsafe { release(ptr) };

@@ -116,8 +116,8 @@ impl<T> JoinHandle<T> {
     pub fn cancel(&self) {
         if let Target::Task(task, _) = &self.target {
             let prev = task.header().state.set(CANCELLED);
-            if prev & (COMPLETE | CANCELLED) == 0 && task.header().state.try_schedule() {
-                (**task).clone().schedule();
+            if prev & (COMPLETE | CANCELLED) == 0 {
+                task.wake_by_ref();
             }
         }
     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod cell;
 pub(crate) mod join;
+pub(crate) mod owned;
 pub(crate) mod raw;
 mod recycle;
 pub(crate) mod state;

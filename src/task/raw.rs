@@ -5,20 +5,22 @@
 //! lets a spawn start with all three of its references (owned table, run queue, join
 //! handle) in one plain store, and lets a wake check and set its bits without cloning.
 
-use super::state::State;
+use super::owned::{Links, OwnedTasks};
+use super::state::{State, COMPLETE, REMOTE_QUEUED};
 use crate::runtime::context;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 
 /// What only the typed cell knows how to do. Every function takes the header pointer of a
 /// live task; none of them releases the caller's reference unless it says so.
 pub(crate) struct Vtable {
-    /// Polls the task once (loop thread only).
-    pub(crate) poll: unsafe fn(NonNull<Header>),
-    /// Drops the future unpolled and completes the task as cancelled.
-    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// Polls the task once (loop thread only; the list is its loop's).
+    pub(crate) poll: unsafe fn(NonNull<Header>, &OwnedTasks),
+    /// Drops the future unpolled and completes the task as cancelled (with its loop's
+    /// list; none only for a task that was never linked).
+    pub(crate) shutdown: unsafe fn(NonNull<Header>, Option<&OwnedTasks>),
     /// Frees the allocation (the last reference is gone).
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
     /// Join side: writes `Poll<Result<T, JoinError>>` to the pointer if the output is ready,
@@ -34,14 +36,33 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static Vtable,
     /// The loop the task belongs to; remote wakes find it through the loop registry.
     pub(crate) loop_id: u64,
-    /// Index in the loop's owned-task table (loop thread only; an atomic for `Sync`).
-    pub(crate) owned_index: AtomicU32,
+    /// Links in the loop's owned-task list (loop thread only).
+    pub(crate) owned: Links,
+    /// In the loop thread's run queue (loop thread only; an atomic for `Sync`, used with
+    /// relaxed plain loads and stores). Remote wakes use `REMOTE_QUEUED` in the state word.
+    pub(crate) queued: AtomicBool,
     /// Where `spawn` was called, for the stall detector.
     pub(crate) site: &'static Location<'static>,
 }
 
-/// Not registered in the loop's owned-task table yet (spawned from another thread).
-pub(crate) const UNREGISTERED: u32 = u32::MAX;
+impl Header {
+    /// Marks the task as in the run queue unless it already is or has completed; `true`
+    /// when the caller must push it. Loop thread only.
+    pub(crate) fn mark_queued(&self) -> bool {
+        if self.queued.load(Ordering::Relaxed) || self.state.load() & COMPLETE != 0 {
+            return false;
+        }
+        self.queued.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Leaves the run queue just before a poll, so that wakes during the poll queue the
+    /// task again; returns the state word. Loop thread only.
+    pub(crate) fn begin_poll(&self) -> usize {
+        self.queued.store(false, Ordering::Relaxed);
+        self.state.load()
+    }
+}
 
 /// One counted reference to a task; dropping it releases the reference.
 pub(crate) struct RawTask {
@@ -80,44 +101,73 @@ impl RawTask {
         self.header().site
     }
 
-    pub(crate) fn owned_index(&self) -> u32 {
-        self.header().owned_index.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn set_owned_index(&self, index: u32) {
-        self.header().owned_index.store(index, Ordering::Relaxed);
-    }
-
     /// Polls the task once, consuming the run queue's reference. Loop thread only.
-    pub(crate) fn run(self) {
+    pub(crate) fn run(self, owned: &OwnedTasks) {
         let poll = self.header().vtable.poll;
         // SAFETY: the runtime calls run only on the task's loop thread, with a live task;
         // `poll` releases the reference `into_raw` hands it.
-        unsafe { poll(self.into_raw()) }
+        unsafe { poll(self.into_raw(), owned) }
     }
 
     /// Drops the future and completes the task as cancelled. Loop thread only (or a
     /// remote-spawned `Send` task whose loop is gone).
-    pub(crate) fn shutdown(self) {
+    pub(crate) fn shutdown(self, owned: Option<&OwnedTasks>) {
         let shutdown = self.header().vtable.shutdown;
         // SAFETY: as for `run`.
-        unsafe { shutdown(self.into_raw()) }
+        unsafe { shutdown(self.into_raw(), owned) }
     }
 
-    /// Queues the task on its loop: this thread's run queue when this thread runs it, else
-    /// the loop's remote queue. Consumes this reference.
-    ///
+    /// Wakes the task, consuming this reference: queues it on its loop unless it is queued
+    /// already or has completed. On the loop's own thread that is the run queue, with plain
+    /// flag updates; elsewhere the loop's remote queue.
+    pub(crate) fn wake(self) {
+        let loop_id = self.header().loop_id;
+        let mut task = Some(self);
+        let _unneeded = context::with_run_queue(loop_id, |queue| {
+            let task = task.take()?;
+            if task.header().mark_queued() {
+                queue.push_back(task);
+                return None;
+            }
+            Some(task) // released after the queue's borrow ends
+        });
+        if let Some(task) = task {
+            task.wake_remote();
+        }
+    }
+
+    /// Wakes the task, taking a new reference if it must be queued (see `wake`).
+    pub(crate) fn wake_by_ref(&self) {
+        let header = self.header();
+        let local = context::with_run_queue(header.loop_id, |queue| {
+            if header.mark_queued() {
+                queue.push_back(self.clone());
+            }
+        });
+        if local.is_none() && needs_remote_queue(header) {
+            self.clone().push_remote();
+        }
+    }
+
+    fn wake_remote(self) {
+        if needs_remote_queue(self.header()) {
+            self.push_remote();
+        }
+    }
+
     /// If the loop has shut down, the wake is dropped: shutdown completes every task the
     /// loop knew of (owned or queued) on the loop thread itself, so nothing is left to run,
     /// and a future must never be dropped here, off its thread.
-    pub(crate) fn schedule(self) {
-        let loop_id = self.header().loop_id;
-        if let Err(task) = context::push_local(loop_id, self) {
-            if let Some(shared) = crate::runtime::shared::lookup_loop(loop_id) {
-                let _ = shared.push_remote(task);
-            }
+    fn push_remote(self) {
+        if let Some(shared) = crate::runtime::shared::lookup_loop(self.header().loop_id) {
+            let _ = shared.push_remote(self);
         }
     }
+}
+
+/// Whether a remote wake must queue the task (a cheap load before the locked operation).
+fn needs_remote_queue(header: &Header) -> bool {
+    header.state.load() & (REMOTE_QUEUED | COMPLETE) == 0 && header.state.try_queue_remote()
 }
 
 impl RawTask {

@@ -12,8 +12,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// In a run queue (local or remote): a second wake must not enqueue again.
-pub(crate) const SCHEDULED: usize = 1;
+/// In the loop's remote queue (woken or spawned off the loop thread): a second remote wake
+/// must not enqueue again. Whether it is in the loop thread's own run queue is
+/// `Header::queued`, a plain flag, so that local wakes and polls take no locked instruction.
+pub(crate) const REMOTE_QUEUED: usize = 1;
 /// The output (or the error) has been stored.
 pub(crate) const COMPLETE: usize = 1 << 1;
 /// `JoinHandle::cancel` was called.
@@ -35,24 +37,26 @@ pub(crate) fn refs(word: usize) -> usize {
 pub(crate) struct State(AtomicUsize);
 
 impl State {
-    /// A new task holding `refs` references, already marked scheduled (the spawner queues
-    /// it) so its first wake does not queue it twice.
-    pub(crate) fn new_scheduled(refs: usize) -> Self {
-        Self(AtomicUsize::new((refs * REF_ONE) | SCHEDULED))
+    /// A new task holding `refs` references; `remote_queued` when the spawner puts it in
+    /// the remote queue (so its first remote wake does not queue it twice).
+    pub(crate) fn new(refs: usize, remote_queued: bool) -> Self {
+        let flags = if remote_queued { REMOTE_QUEUED } else { 0 };
+        Self(AtomicUsize::new((refs * REF_ONE) | flags))
     }
 
     pub(crate) fn load(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
 
-    /// Marks the task scheduled; `true` when the caller must enqueue it.
-    pub(crate) fn try_schedule(&self) -> bool {
-        self.0.fetch_or(SCHEDULED, Ordering::AcqRel) & (SCHEDULED | COMPLETE) == 0
+    /// Marks the task remote-queued; `true` when the caller must put it in the remote queue.
+    pub(crate) fn try_queue_remote(&self) -> bool {
+        self.0.fetch_or(REMOTE_QUEUED, Ordering::AcqRel) & (REMOTE_QUEUED | COMPLETE) == 0
     }
 
-    /// Clears `SCHEDULED` before a poll so that wakes during the poll enqueue again.
-    pub(crate) fn begin_run(&self) -> usize {
-        self.0.fetch_and(!SCHEDULED, Ordering::AcqRel)
+    /// Clears `REMOTE_QUEUED` as the loop takes the task from the remote queue, before it
+    /// can be polled, so that remote wakes from then on queue it again.
+    pub(crate) fn clear_remote_queued(&self) -> usize {
+        self.0.fetch_and(!REMOTE_QUEUED, Ordering::AcqRel)
     }
 
     /// Sets flag bits; returns the previous word.
@@ -116,28 +120,35 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn schedules_once_until_run() {
-        let s = State::new_scheduled(1);
-        assert!(!s.try_schedule(), "a new task is already queued");
-        s.begin_run();
-        assert!(s.try_schedule());
-        assert!(!s.try_schedule());
-        s.begin_run();
-        assert!(s.try_schedule());
+    fn queues_remotely_once_until_taken() {
+        let s = State::new(1, true);
+        assert!(
+            !s.try_queue_remote(),
+            "a remote-spawned task is already queued"
+        );
+        s.clear_remote_queued();
+        assert!(s.try_queue_remote());
+        assert!(!s.try_queue_remote());
+        s.clear_remote_queued();
+        assert!(s.try_queue_remote());
+        let local = State::new(1, false);
+        assert!(
+            local.try_queue_remote(),
+            "a local spawn is not in the remote queue"
+        );
     }
 
     #[test]
     fn completed_tasks_are_never_scheduled() {
-        let s = State::new_scheduled(1);
-        s.begin_run();
+        let s = State::new(1, false);
         s.set(COMPLETE);
-        assert!(!s.try_schedule());
+        assert!(!s.try_queue_remote());
     }
 
     #[test]
     fn exactly_one_side_disposes_of_the_output() {
         for complete_first in [true, false] {
-            let s = State::new_scheduled(2);
+            let s = State::new(2, false);
             let (a, b) = if complete_first {
                 (s.set(COMPLETE), s.set(JOIN_DROPPED))
             } else {
@@ -151,7 +162,7 @@ mod tests {
 
     #[test]
     fn join_waker_cannot_be_published_or_taken_back_after_completion() {
-        let s = State::new_scheduled(2);
+        let s = State::new(2, false);
         assert!(s.set_join_waker().is_ok());
         assert!(s.load() & JOIN_WAKER != 0);
         assert!(s.unset_join_waker().is_ok());
@@ -167,7 +178,7 @@ mod tests {
 
     #[test]
     fn references_count_down_to_the_last() {
-        let s = State::new_scheduled(3);
+        let s = State::new(3, true);
         s.ref_inc();
         assert_eq!(refs(s.load()), 4);
         assert!(!s.ref_dec());
@@ -176,7 +187,7 @@ mod tests {
         assert!(s.ref_dec());
         assert_eq!(
             s.load() & FLAGS,
-            SCHEDULED,
+            REMOTE_QUEUED,
             "flags survive reference changes"
         );
     }
@@ -185,8 +196,8 @@ mod tests {
     enum Step {
         Inc,
         Dec,
-        Schedule,
-        Run,
+        QueueRemote,
+        TakeRemote,
         Set(usize),
         SetWaker,
         UnsetWaker,
@@ -196,8 +207,8 @@ mod tests {
         prop_oneof![
             Just(Step::Inc),
             Just(Step::Dec),
-            Just(Step::Schedule),
-            Just(Step::Run),
+            Just(Step::QueueRemote),
+            Just(Step::TakeRemote),
             prop_oneof![Just(COMPLETE), Just(CANCELLED), Just(JOIN_DROPPED)].prop_map(Step::Set),
             Just(Step::SetWaker),
             Just(Step::UnsetWaker),
@@ -209,8 +220,8 @@ mod tests {
         /// reference changes never disturb the flags (or the reverse).
         #[test]
         fn matches_a_model_of_flags_and_count(steps in prop::collection::vec(step(), 0..64)) {
-            let s = State::new_scheduled(1);
-            let (mut flags, mut count) = (SCHEDULED, 1usize);
+            let s = State::new(1, true);
+            let (mut flags, mut count) = (REMOTE_QUEUED, 1usize);
             for step in steps {
                 match step {
                     Step::Inc => { s.ref_inc(); count += 1; }
@@ -219,14 +230,14 @@ mod tests {
                         count -= 1;
                     }
                     Step::Dec => {}
-                    Step::Schedule => {
-                        let queue = flags & (SCHEDULED | COMPLETE) == 0;
-                        prop_assert_eq!(s.try_schedule(), queue);
-                        flags |= SCHEDULED;
+                    Step::QueueRemote => {
+                        let queue = flags & (REMOTE_QUEUED | COMPLETE) == 0;
+                        prop_assert_eq!(s.try_queue_remote(), queue);
+                        flags |= REMOTE_QUEUED;
                     }
-                    Step::Run => {
-                        prop_assert_eq!(s.begin_run() & FLAGS, flags);
-                        flags &= !SCHEDULED;
+                    Step::TakeRemote => {
+                        prop_assert_eq!(s.clear_remote_queued() & FLAGS, flags);
+                        flags &= !REMOTE_QUEUED;
                     }
                     Step::Set(bit) => {
                         prop_assert_eq!(s.set(bit) & FLAGS, flags);

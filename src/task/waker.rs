@@ -3,7 +3,6 @@
 //! borrows the run queue's reference, so a poll costs no reference-count traffic.
 
 use super::raw::{release, Header, RawTask};
-use super::state::{COMPLETE, SCHEDULED};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
@@ -24,27 +23,18 @@ unsafe fn clone(ptr: *const ()) -> RawWaker {
     RawWaker::new(ptr, &VTABLE)
 }
 
-/// Whether a wake has anything to do (a cheap load before the atomic read-modify-write).
-fn needs_schedule(header: &Header) -> bool {
-    header.state.load() & (SCHEDULED | COMPLETE) == 0 && header.state.try_schedule()
-}
-
 unsafe fn wake(ptr: *const ()) {
     // SAFETY: a waker owns one reference; waking by value consumes it.
-    let task = unsafe { RawTask::from_counted(NonNull::new_unchecked(ptr as *mut Header)) };
-    if needs_schedule(task.header()) {
-        task.schedule();
-    }
+    unsafe { RawTask::from_counted(NonNull::new_unchecked(ptr as *mut Header)) }.wake();
 }
 
 unsafe fn wake_by_ref(ptr: *const ()) {
-    // SAFETY: the waker's reference keeps the task alive for this call.
-    let header = unsafe { header(ptr) };
-    if needs_schedule(header) {
-        header.state.ref_inc();
-        // SAFETY: the reference counted just above goes to the run queue.
-        unsafe { RawTask::from_counted(NonNull::new_unchecked(ptr as *mut Header)) }.schedule();
-    }
+    // SAFETY: the waker's reference keeps the task alive for this call; ManuallyDrop
+    // lends it without releasing it.
+    let task = ManuallyDrop::new(unsafe {
+        RawTask::from_counted(NonNull::new_unchecked(ptr as *mut Header))
+    });
+    task.wake_by_ref();
 }
 
 unsafe fn drop_waker(ptr: *const ()) {

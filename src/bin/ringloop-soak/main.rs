@@ -148,6 +148,8 @@ fn run_one(backend: Backend, args: &Args) -> Report {
     let rt = match Runtime::builder()
         .backend(backend)
         .ring_entries(args.ring_entries)
+        // Times every poll, for the longest-stall invariant below.
+        .stall_threshold(Duration::from_millis(100))
         .build()
     {
         Ok(rt) => rt,
