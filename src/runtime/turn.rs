@@ -91,7 +91,7 @@ pub(super) fn take_remote_work(ctx: &Context) {
     }
     for task in remote.tasks {
         task.header().state.clear_remote_queued();
-        if task.header().owned.never_linked() {
+        if task.header().never_linked() {
             ctx.owned.insert(task.clone());
         }
         if task.header().mark_queued() {

@@ -2,7 +2,7 @@
 //! (once it finished) its output.
 
 use super::join::JoinError;
-use super::owned::{Links, OwnedTasks};
+use super::owned::{never_linked_membership, Links, OwnedTasks};
 use super::raw::{release, Header, RawTask, Vtable};
 use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED, JOIN_WAKER, REF_ONE};
 use std::alloc::Layout;
@@ -65,6 +65,7 @@ pub(crate) fn new_task<F: Future + 'static>(
             vtable: vtable::<F>(),
             loop_id,
             owned: Links::default(),
+            owned_membership: never_linked_membership(),
             queued: AtomicBool::new(local),
             site,
         });
@@ -148,7 +149,7 @@ impl<F: Future> TaskCell<F> {
         // SAFETY: the output is written once, on the loop thread, before COMPLETE is
         // published; nobody reads the stage until they observe COMPLETE.
         unsafe { *self.stage.get() = Stage::Finished(output) };
-        debug_assert!(owned.is_some() || self.header.owned.never_linked());
+        debug_assert!(owned.is_some() || self.header.never_linked());
         let owned = owned.and_then(|list| list.remove(ptr));
         let releases = usize::from(queue_ref) + usize::from(owned.is_some());
         // The owned list's reference is released below, with the others.

@@ -12,7 +12,8 @@ use std::cell::Cell;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
-/// Where a task stands with its loop's owned list (`Links::membership`).
+/// Where a task stands with its loop's owned list (`Header::owned_membership`, kept out of
+/// `Links` so that it packs with the header's other byte-sized flag).
 const NEVER: u8 = 0;
 const LINKED: u8 = 1;
 /// Removed (finished, or taken for shutdown): never linked again, so a wake still queued
@@ -24,22 +25,26 @@ const LEFT: u8 = 2;
 pub(crate) struct Links {
     prev: AtomicPtr<Header>,
     next: AtomicPtr<Header>,
-    membership: AtomicU8,
 }
 
-impl Links {
+/// A header's `owned_membership` before its first link.
+pub(crate) fn never_linked_membership() -> AtomicU8 {
+    AtomicU8::new(NEVER)
+}
+
+impl Header {
     /// Whether the task has never been linked (spawned from another thread, not yet taken
     /// from the remote queue).
     pub(crate) fn never_linked(&self) -> bool {
-        self.membership.load(Ordering::Relaxed) == NEVER
+        self.owned_membership.load(Ordering::Relaxed) == NEVER
     }
 }
 
 /// # Safety
 /// `ptr` must be the header of a live task, for as long as the result is used.
-unsafe fn links<'a>(ptr: *mut Header) -> &'a Links {
+unsafe fn live<'a>(ptr: *mut Header) -> &'a Header {
     // SAFETY: live, by the caller's promise.
-    unsafe { &(*ptr).owned }
+    unsafe { &*ptr }
 }
 
 /// A loop's owned tasks (loop thread only).
@@ -63,19 +68,20 @@ impl OwnedTasks {
     /// Links a task that was never linked, adopting this reference to it. A task that
     /// was linked before (and left) is not linked again; its reference is released.
     pub(crate) fn insert(&self, task: RawTask) {
-        if !task.header().owned.never_linked() {
+        if !task.header().never_linked() {
             return;
         }
         let ptr = task.into_raw().as_ptr();
         let old_head = self.head.get();
         // SAFETY: the reference just adopted keeps the task live while it is linked.
-        let new = unsafe { links(ptr) };
-        new.prev.store(ptr::null_mut(), Ordering::Relaxed);
-        new.next.store(old_head, Ordering::Relaxed);
-        new.membership.store(LINKED, Ordering::Relaxed);
+        let new = unsafe { live(ptr) };
+        new.owned.prev.store(ptr::null_mut(), Ordering::Relaxed);
+        new.owned.next.store(old_head, Ordering::Relaxed);
+        new.owned_membership.store(LINKED, Ordering::Relaxed);
         if !old_head.is_null() {
             // SAFETY: linked tasks are live: the list holds a reference to each.
-            unsafe { links(old_head) }
+            unsafe { live(old_head) }
+                .owned
                 .prev
                 .store(ptr, Ordering::Relaxed);
         }
@@ -89,25 +95,31 @@ impl OwnedTasks {
     pub(crate) fn remove(&self, header: NonNull<Header>) -> Option<RawTask> {
         let ptr = header.as_ptr();
         // SAFETY: the caller holds a reference to the task it asks about.
-        let own = unsafe { links(ptr) };
-        if own.membership.load(Ordering::Relaxed) != LINKED {
+        let own = unsafe { live(ptr) };
+        if own.owned_membership.load(Ordering::Relaxed) != LINKED {
             return None;
         }
         let (prev, next) = (
-            own.prev.load(Ordering::Relaxed),
-            own.next.load(Ordering::Relaxed),
+            own.owned.prev.load(Ordering::Relaxed),
+            own.owned.next.load(Ordering::Relaxed),
         );
         if prev.is_null() {
             self.head.set(next);
         } else {
             // SAFETY: a linked neighbour: the list holds a reference to it.
-            unsafe { links(prev) }.next.store(next, Ordering::Relaxed);
+            unsafe { live(prev) }
+                .owned
+                .next
+                .store(next, Ordering::Relaxed);
         }
         if !next.is_null() {
             // SAFETY: as above.
-            unsafe { links(next) }.prev.store(prev, Ordering::Relaxed);
+            unsafe { live(next) }
+                .owned
+                .prev
+                .store(prev, Ordering::Relaxed);
         }
-        own.membership.store(LEFT, Ordering::Relaxed);
+        own.owned_membership.store(LEFT, Ordering::Relaxed);
         self.len.set(self.len.get() - 1);
         // SAFETY: the list held one counted reference to every linked task; it is handed
         // over now that the task is unlinked.
@@ -120,9 +132,9 @@ impl OwnedTasks {
         let mut ptr = self.head.replace(ptr::null_mut());
         while let Some(header) = NonNull::new(ptr) {
             // SAFETY: a linked task: the list holds a reference to it until handed over below.
-            let own = unsafe { links(ptr) };
-            ptr = own.next.load(Ordering::Relaxed);
-            own.membership.store(LEFT, Ordering::Relaxed);
+            let own = unsafe { live(ptr) };
+            ptr = own.owned.next.load(Ordering::Relaxed);
+            own.owned_membership.store(LEFT, Ordering::Relaxed);
             // SAFETY: as in `remove`: the list's reference, handed over as it unlinks.
             tasks.push(unsafe { RawTask::from_counted(header) });
         }

@@ -10,7 +10,7 @@ use super::state::{State, COMPLETE, REMOTE_QUEUED};
 use crate::runtime::context;
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::Waker;
 
 /// What only the typed cell knows how to do. Every function takes the header pointer of a
@@ -38,6 +38,8 @@ pub(crate) struct Header {
     pub(crate) loop_id: u64,
     /// Links in the loop's owned-task list (loop thread only).
     pub(crate) owned: Links,
+    /// Never linked, linked or left the owned list (see `owned.rs`; loop thread only).
+    pub(crate) owned_membership: AtomicU8,
     /// In the loop thread's run queue (loop thread only; an atomic for `Sync`, used with
     /// relaxed plain loads and stores). Remote wakes use `REMOTE_QUEUED` in the state word.
     pub(crate) queued: AtomicBool,
