@@ -15,6 +15,8 @@ use std::time::Duration;
 
 pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
+    /// `shared.loop_id`, kept here too: timers, wakes and fds compare it on every use.
+    pub(crate) loop_id: u64,
     pub(crate) run_queue: RefCell<VecDeque<Task>>,
     pub(crate) owned: OwnedTasks,
     pub(crate) driver: RefCell<Driver>,
@@ -40,6 +42,7 @@ impl Context {
         stall_threshold: Option<Duration>,
     ) -> Self {
         Self {
+            loop_id: shared.loop_id,
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             owned: OwnedTasks::new(),
@@ -103,7 +106,7 @@ pub(crate) fn with_run_queue<R>(
     f: impl FnOnce(&mut VecDeque<Task>) -> R,
 ) -> Option<R> {
     with_current(|ctx| {
-        if ctx.shared.loop_id != loop_id {
+        if ctx.loop_id != loop_id {
             return None;
         }
         let mut queue = ctx.run_queue.try_borrow_mut().ok()?;

@@ -182,7 +182,7 @@ pub(crate) fn spawn_on<F: Future + 'static>(
     future: F,
     site: &'static Location<'static>,
 ) -> JoinHandle<F::Output> {
-    let spawned = crate::task::cell::new_task(future, ctx.shared.loop_id, site, true);
+    let spawned = crate::task::cell::new_task(future, ctx.loop_id, site, true);
     if let Some(owned) = spawned.owned {
         ctx.owned.insert(owned);
     }
