@@ -1,7 +1,7 @@
 //! Time: sleeps, timeouts and intervals on a hashed timing wheel.
 //!
 //! Timers have 1 ms resolution: they never fire early and at most about one tick late.
-//! See [`docs/ARCHITECTURE.md`] for the wheel's design.
+//! See `docs/ARCHITECTURE.md` (in the repository) for the wheel's design.
 
 pub(crate) mod clock;
 mod interval;
