@@ -2,7 +2,7 @@
 //! operations that need the future's type, and `RawTask`, an owned reference to one.
 //!
 //! A hand-rolled reference count (in the state word, see `state.rs`) instead of `Arc`
-//! lets a spawn start with all three of its references (owned table, run queue, join
+//! lets a spawn start with all three of its references (owned list, run queue, join
 //! handle) in one plain store, and lets a wake check and set its bits without cloning.
 
 use super::owned::{Links, OwnedTasks};
