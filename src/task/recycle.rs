@@ -9,7 +9,7 @@
 //! thread that freed them.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::ptr::NonNull;
 
 /// Size classes are multiples of 16 bytes up to this; larger (or over-aligned) tasks
@@ -23,15 +23,51 @@ const PER_CLASS: usize = 1024;
 
 const CLASSES: usize = MAX_CACHED / CLASS;
 
+/// One size class: freed blocks linked through their first word (a block is at least 16
+/// bytes), so taking and returning one is a load and two stores, with no vector to grow.
+struct Class {
+    head: Cell<*mut u8>,
+    len: Cell<usize>,
+}
+
 struct Cache {
-    classes: [Vec<NonNull<u8>>; CLASSES],
+    classes: [Class; CLASSES],
+}
+
+impl Cache {
+    /// Takes a cached block of `class`, if any.
+    fn pop(&self, class: usize) -> Option<NonNull<u8>> {
+        let slot = self.classes.get(class)?;
+        let block = NonNull::new(slot.head.get())?;
+        // SAFETY: a cached block is ours, at least a pointer wide and 16-aligned; its first
+        // word holds the next cached block (written by `push`).
+        slot.head
+            .set(unsafe { block.as_ptr().cast::<*mut u8>().read() });
+        slot.len.set(slot.len.get() - 1);
+        Some(block)
+    }
+
+    /// Caches `block` for `class` unless the class is full; `false` if it was not kept.
+    fn push(&self, class: usize, block: NonNull<u8>) -> bool {
+        let Some(slot) = self.classes.get(class) else {
+            return false;
+        };
+        if slot.len.get() >= PER_CLASS {
+            return false;
+        }
+        // SAFETY: the caller gave the block up; it is at least a pointer wide and aligned.
+        unsafe { block.as_ptr().cast::<*mut u8>().write(slot.head.get()) };
+        slot.head.set(block.as_ptr());
+        slot.len.set(slot.len.get() + 1);
+        true
+    }
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        for (i, blocks) in self.classes.iter().enumerate() {
-            let layout = class_layout(i);
-            for block in blocks {
+        for class in 0..CLASSES {
+            let layout = class_layout(class);
+            while let Some(block) = self.pop(class) {
                 // SAFETY: every cached block was allocated with its class's layout.
                 unsafe { dealloc(block.as_ptr(), layout) };
             }
@@ -40,10 +76,15 @@ impl Drop for Cache {
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = const {
-        RefCell::new(Cache {
-            classes: [const { Vec::new() }; CLASSES],
-        })
+    static CACHE: Cache = const {
+        Cache {
+            classes: [const {
+                Class {
+                    head: Cell::new(std::ptr::null_mut()),
+                    len: Cell::new(0),
+                }
+            }; CLASSES],
+        }
     };
 }
 
@@ -64,10 +105,7 @@ fn actual(layout: Layout) -> Layout {
 /// Allocates memory for `layout` (non-zero size), reusing a cached block when one fits.
 pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
     if let Some(class) = class_of(layout) {
-        let reused = CACHE
-            .try_with(|c| c.try_borrow_mut().ok()?.classes.get_mut(class)?.pop())
-            .ok()
-            .flatten();
+        let reused = CACHE.try_with(|c| c.pop(class)).ok().flatten();
         if let Some(block) = reused {
             return block;
         }
@@ -84,19 +122,7 @@ pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
 /// `block` must come from `allocate(layout)` and not be used afterwards.
 pub(crate) unsafe fn release(block: NonNull<u8>, layout: Layout) {
     if let Some(class) = class_of(layout) {
-        let kept = CACHE.try_with(|c| {
-            let Ok(mut cache) = c.try_borrow_mut() else {
-                return false;
-            };
-            let Some(blocks) = cache.classes.get_mut(class) else {
-                return false;
-            };
-            if blocks.len() >= PER_CLASS {
-                return false;
-            }
-            blocks.push(block);
-            true
-        });
+        let kept = CACHE.try_with(|c| c.push(class, block));
         if kept == Ok(true) {
             return;
         }
@@ -140,7 +166,7 @@ mod tests {
             unsafe { release(block, layout) };
         }
         let class = class_of(layout).unwrap();
-        let cached = CACHE.with(|c| c.borrow().classes[class].len());
+        let cached = CACHE.with(|c| c.classes[class].len.get());
         assert_eq!(cached, PER_CLASS);
     }
 }
