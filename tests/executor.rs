@@ -314,6 +314,23 @@ both_backends! {
     }
 }
 
+both_backends! {
+    // Off by default (asyncio's debug-mode check): nothing is timed, nothing reported.
+    fn polls_are_untimed_without_the_stall_detector(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            spawn(async { std::thread::sleep(Duration::from_millis(30)) }).await.unwrap();
+        }).unwrap();
+        if std::env::var("RINGLOOP_DEBUG").is_ok_and(|v| v == "1") {
+            // The environment turned the detector on for every runtime.
+            assert_eq!(rt.stats().stalls, 0, "30 ms is under the 100 ms default threshold");
+            return;
+        }
+        assert_eq!(rt.stats().stalls, 0);
+        assert_eq!(rt.stats().longest_poll, Duration::ZERO);
+    }
+}
+
 #[test]
 fn join_handle_is_send_when_output_is() {
     fn assert_send<T: Send>(_: &T) {}
