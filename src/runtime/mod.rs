@@ -182,13 +182,23 @@ pub(crate) fn spawn_on<F: Future + 'static>(
     future: F,
     site: &'static Location<'static>,
 ) -> JoinHandle<F::Output> {
+    JoinHandle::from_task(spawn_raw(ctx, future, site))
+}
+
+/// Spawns onto `ctx`'s loop; returns the join handle's reference (the caller builds the
+/// handle where it returns it: see `Spawned::join`).
+fn spawn_raw<F: Future + 'static>(
+    ctx: &Context,
+    future: F,
+    site: &'static Location<'static>,
+) -> crate::task::cell::Task {
     let spawned = crate::task::cell::new_task(future, ctx.loop_id, site, true);
     if let Some(owned) = spawned.owned {
         ctx.owned.insert(owned);
     }
     stats::bump(&ctx.counters.tasks_spawned);
     ctx.run_queue.borrow_mut().push_back(spawned.queued);
-    JoinHandle::from_task(spawned.join)
+    spawned.join
 }
 
 /// Spawns a task on the loop running on this thread (asyncio's `create_task`).
@@ -208,13 +218,14 @@ pub(crate) fn spawn_on<F: Future + 'static>(
 #[track_caller]
 pub fn spawn<F: Future + 'static>(future: F) -> JoinHandle<F::Output> {
     let site = Location::caller();
-    let Some(ctx) = context::current() else {
+    // Borrows the current context rather than cloning its `Rc`.
+    let Some(join) = context::with_current(|ctx| spawn_raw(ctx, future, site)) else {
         panic!(
             "ringloop::spawn called with no loop running on this thread: call it inside \
              ringloop::run(...) / Runtime::block_on(...), or use Runtime::spawn or Handle::spawn"
         );
     };
-    spawn_on(&ctx, future, site)
+    JoinHandle::from_task(join)
 }
 
 /// Runs `callback` on this thread's loop at the start of its next turn (asyncio's
