@@ -15,8 +15,6 @@ use std::time::Duration;
 
 pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
-    /// `shared.loop_id`, kept here too: timers, wakes and fds compare it on every use.
-    pub(crate) loop_id: u64,
     pub(crate) run_queue: RefCell<VecDeque<Task>>,
     pub(crate) owned: OwnedTasks,
     pub(crate) driver: RefCell<Driver>,
@@ -42,7 +40,6 @@ impl Context {
         stall_threshold: Option<Duration>,
     ) -> Self {
         Self {
-            loop_id: shared.loop_id,
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             owned: OwnedTasks::new(),
@@ -106,7 +103,7 @@ pub(crate) fn with_run_queue<R>(
     f: impl FnOnce(&mut VecDeque<Task>) -> R,
 ) -> Option<R> {
     with_current(|ctx| {
-        if ctx.loop_id != loop_id {
+        if ctx.shared.loop_id != loop_id {
             return None;
         }
         let mut queue = ctx.run_queue.try_borrow_mut().ok()?;

@@ -125,20 +125,10 @@ fn run_callback(ctx: &Context, callback: impl FnOnce()) {
 }
 
 fn run_ready_tasks(ctx: &Context, limit: u32) {
-    if ctx.stall_threshold.is_none() {
-        // Untimed, as asyncio outside debug mode: a clock read per poll would be a tenth
-        // of a small task's whole cost.
-        for _ in 0..limit {
-            let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
-                break;
-            };
-            run_task(ctx, task);
-        }
-        return;
-    }
-    // One clock read per poll: each poll's end is the next one's start (the queue pop in
-    // between is far below the clock's millisecond resolution).
-    let mut started = crate::sys::coarse_now_ms();
+    // With the stall detector on, one clock read per poll: each poll's end is the next
+    // one's start (the queue pop in between is far below the clock's resolution). Off,
+    // nothing is read.
+    let mut started = poll_started(ctx);
     for _ in 0..limit {
         let Some(task) = ctx.run_queue.borrow_mut().pop_front() else {
             break;

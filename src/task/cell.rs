@@ -34,14 +34,13 @@ struct TaskCell<F: Future> {
 
 /// A new task for `loop_id`: the references for the owned list (local spawns only), the
 /// run queue, and the join handle, all counted at once.
-pub(crate) struct Spawned<T> {
+pub(crate) struct Spawned {
     pub(crate) owned: Option<Task>,
     pub(crate) queued: Task,
     /// The join handle's reference: `JoinHandle::from_task` where it is returned (made
     /// here and moved out, the handle was stored and reloaded in mismatched pieces, a
     /// store-forwarding stall on every spawn).
     pub(crate) join: RawTask,
-    pub(crate) output: std::marker::PhantomData<T>,
 }
 
 /// Allocates a task that is already marked queued: in the run queue when `local` (spawned
@@ -52,7 +51,7 @@ pub(crate) fn new_task<F: Future + 'static>(
     loop_id: u64,
     site: &'static Location<'static>,
     local: bool,
-) -> Spawned<F::Output> {
+) -> Spawned {
     let refs = if local { 3 } else { 2 };
     let memory = super::recycle::allocate(Layout::new::<TaskCell<F>>()).cast::<TaskCell<F>>();
     let cell = memory.as_ptr();
@@ -79,7 +78,6 @@ pub(crate) fn new_task<F: Future + 'static>(
             owned: local.then(|| RawTask::from_counted(ptr)),
             queued: RawTask::from_counted(ptr),
             join: RawTask::from_counted(ptr),
-            output: std::marker::PhantomData,
         }
     }
 }

@@ -72,7 +72,7 @@ impl Sleep {
         if let Some((loop_id, key)) = self.entry {
             let tick = clock::tick_at_or_after(self.deadline_ns);
             let moved = context::with_current(|ctx| {
-                ctx.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
+                ctx.shared.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
             });
             if moved != Some(true) {
                 // Fired (or on another loop): register afresh on the next poll.
@@ -93,7 +93,7 @@ impl Future for Sleep {
         let polled = context::with_current(|ctx| {
             let mut wheel = ctx.timers.borrow_mut();
             if let Some((loop_id, key)) = this.entry {
-                if loop_id == ctx.loop_id {
+                if loop_id == ctx.shared.loop_id {
                     return match wheel.payload_mut(key) {
                         None => Poll::Ready(()),
                         Some(slot) => {
@@ -113,7 +113,7 @@ impl Future for Sleep {
             if tick <= wheel.elapsed() {
                 return Poll::Ready(());
             }
-            this.entry = Some((ctx.loop_id, wheel.insert(tick, cx.waker().clone())));
+            this.entry = Some((ctx.shared.loop_id, wheel.insert(tick, cx.waker().clone())));
             Poll::Pending
         });
         match polled {
@@ -136,7 +136,7 @@ impl Drop for Sleep {
         if let Some((loop_id, key)) = self.entry.take() {
             // Off its loop's thread the entry simply fires later and wakes nobody.
             context::with_current(|ctx| {
-                if ctx.loop_id == loop_id {
+                if ctx.shared.loop_id == loop_id {
                     if let Ok(mut wheel) = ctx.timers.try_borrow_mut() {
                         wheel.remove(key);
                     }
