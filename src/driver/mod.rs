@@ -169,6 +169,14 @@ impl Driver {
         }
     }
 
+    /// The readiness driver, when this loop runs on epoll (direct stream transfers).
+    pub(crate) fn as_epoll(&mut self) -> Option<&mut epoll::EpollDriver> {
+        match self {
+            Driver::Uring(_) => None,
+            Driver::Epoll(d) => Some(d),
+        }
+    }
+
     pub(crate) fn start<T: OpSpec>(&mut self, spec: &mut T, cx: &mut Context<'_>) -> Start {
         match self {
             Driver::Uring(d) => d.start(spec, cx),

@@ -24,13 +24,18 @@ impl Changed {
             if ready() {
                 return Poll::Ready(());
             }
-            let mut waiters = self.waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
+            self.register(cx.waker());
             Poll::Pending
         })
         .await
+    }
+
+    /// Wakes `waker` on the next `notify` (once, however often it registers before it).
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut waiters = self.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
     }
 }
 

@@ -1,18 +1,21 @@
 //! The stream transport: a handle for the protocol, and the task that drives the socket.
 
 mod loops;
+mod transfer;
+mod write;
 
 use super::flow::{Edge, FlowControl};
 use super::signal::{join2, Changed};
 use super::sink::ProtocolSink;
 use crate::driver::shared_fd::SharedFd;
 use crate::sys::socket as sock;
-use loops::{flag_while_polled, read_loop, until_free, write_loop};
+use loops::{flag_while_polled, read_loop, until_free};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use write::write_loop;
 
 /// A send buffer that grew past this (one huge write) is freed once sent, not kept.
 const KEEP_BUFFER_LIMIT: usize = 256 * 1024;

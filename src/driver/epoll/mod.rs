@@ -7,6 +7,8 @@
 //! and come back through the op-slot lifecycle, exactly like io_uring completions, so a
 //! dropped future's buffers stay alive until the pool thread is done with them.
 
+mod direct;
+
 use super::lifecycle::{io_to_raw, Action, Event, OpSlab, Orphan, RawResult};
 use super::shared_fd::{FdKind, SharedFd};
 use super::user_data::OpKey;
@@ -28,6 +30,9 @@ const EVENTS_PER_WAIT: usize = 1024;
 struct Registration {
     readers: Vec<(u64, Waker)>,
     writers: Vec<(u64, Waker)>,
+    /// The stream transport's task, parked by a direct transfer (see `direct`).
+    direct_reader: Option<Waker>,
+    direct_writer: Option<Waker>,
     /// False once a syscall showed the direction drained; true again on its next edge.
     read_ready: bool,
     write_ready: bool,
@@ -42,6 +47,8 @@ impl Default for Registration {
         Registration {
             readers: Vec::new(),
             writers: Vec::new(),
+            direct_reader: None,
+            direct_writer: None,
             read_ready: true,
             write_ready: true,
             read_closed: false,
@@ -310,7 +317,11 @@ impl EpollDriver {
                 let _ = sys::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
             // Anyone still parked here would never be woken: wake them to find the fd gone.
+            let direct = reg.direct_reader.into_iter().chain(reg.direct_writer);
             for (_, waker) in reg.readers.into_iter().chain(reg.writers) {
+                waker.wake();
+            }
+            for waker in direct {
                 waker.wake();
             }
         }
@@ -385,14 +396,24 @@ impl EpollDriver {
             }
             if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0 {
                 reg.read_ready = true;
-                for (_, waker) in reg.readers.drain(..) {
+                if let Some(waker) = reg.direct_reader.take() {
                     waker.wake();
+                }
+                if !reg.readers.is_empty() {
+                    for (_, waker) in reg.readers.drain(..) {
+                        waker.wake();
+                    }
                 }
             }
             if failed || bits & libc::EPOLLOUT as u32 != 0 {
                 reg.write_ready = true;
-                for (_, waker) in reg.writers.drain(..) {
+                if let Some(waker) = reg.direct_writer.take() {
                     waker.wake();
+                }
+                if !reg.writers.is_empty() {
+                    for (_, waker) in reg.writers.drain(..) {
+                        waker.wake();
+                    }
                 }
             }
         }

@@ -2,15 +2,18 @@
 //! reads, or io_uring's multishot receive with lent provided buffers) and sending what the
 //! protocol wrote. They live in the connection's task, joined by `run`.
 
-use super::{Transport, KEEP_BUFFER_LIMIT};
-use crate::buf::IoBuf;
+use super::transfer::{self, Path};
+use super::Transport;
 use crate::driver::shared_fd::SharedFd;
 use crate::op;
 use crate::op::multishot::OpStream;
+use crate::runtime::context::Context;
 use crate::transport::signal::race;
 use crate::transport::sink::{ProtocolSink, READ_CHUNK};
 use std::cell::Cell;
+use std::future::poll_fn;
 use std::io;
+use std::task::Poll;
 
 /// Waits while user code holds a borrow of the protocol (across an `.await`), so a
 /// callback never panics on a busy `RefCell`.
@@ -74,7 +77,7 @@ async fn on_eof(t: &Transport, sink: &dyn ProtocolSink) -> Flow {
     Flow::Stop
 }
 
-/// One single-shot read into a buffer of the protocol's (or our) choosing.
+/// One single-shot read op into a buffer of the protocol's (or our) choosing.
 async fn read_once(
     t: &Transport,
     fd: &SharedFd,
@@ -90,6 +93,16 @@ async fn read_once(
     let Ok((res, buf)) = read else {
         return Flow::Stop;
     };
+    after_read(t, sink, res, buf).await
+}
+
+/// Hands a read's outcome to the protocol: data, EOF, or the error that ends the transport.
+async fn after_read(
+    t: &Transport,
+    sink: &dyn ProtocolSink,
+    res: io::Result<usize>,
+    buf: Vec<u8>,
+) -> Flow {
     match res {
         Ok(0) if buf.capacity() > 0 => on_eof(t, sink).await,
         Ok(0) => Flow::Continue(Some(buf)),
@@ -102,13 +115,69 @@ async fn read_once(
     }
 }
 
+/// How a burst of direct reads ended.
+enum Burst {
+    Stopping,
+    /// Everything read was delivered, and reading is now paused or closing.
+    Delivered,
+    /// A read that the protocol cannot take right now, EOF, or an error.
+    Read(io::Result<usize>, Vec<u8>),
+}
+
+/// Epoll: reads and delivers within one poll for as long as the socket has data and the
+/// protocol takes it; parks on the socket's next edge without an op.
+async fn read_burst(
+    t: &Transport,
+    fd: &SharedFd,
+    ctx: &Context,
+    sink: &dyn ProtocolSink,
+    mut spare: Option<Vec<u8>>,
+) -> Flow {
+    // The buffer a parked read will use when woken (a lent one is asked for only once).
+    let mut parked: Option<Vec<u8>> = None;
+    let burst = poll_fn(|cx| loop {
+        if t.stop_reading() {
+            return Poll::Ready(Burst::Stopping);
+        }
+        let mut buf = parked
+            .take()
+            .unwrap_or_else(|| sink.read_buffer(spare.take()));
+        match transfer::poll_direct(ctx, cx, |d, cx| d.poll_recv(fd, &mut buf, cx)) {
+            Poll::Pending => {
+                parked = Some(buf);
+                t.inner.changed.register(cx.waker());
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(n)) if n > 0 && can_deliver_now(t, sink) => {
+                spare = sink.deliver(buf, n);
+                t.deliver_edges();
+                if !reading_now(t) {
+                    return Poll::Ready(Burst::Delivered);
+                }
+            }
+            Poll::Ready(res) => return Poll::Ready(Burst::Read(res, buf)),
+        }
+    })
+    .await;
+    match burst {
+        Burst::Stopping => Flow::Stop,
+        Burst::Delivered => Flow::Continue(spare),
+        Burst::Read(res, buf) => after_read(t, sink, res, buf).await,
+    }
+}
+
 pub(super) async fn read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSink) {
     if !sink.lends_buffers() && multishot_read_loop(t, fd, sink).await {
         return;
     }
+    let path = Path::for_fd(fd);
     let mut spare = None;
     while reading_now(t) || until_reading(t).await {
-        match read_once(t, fd, sink, spare.take()).await {
+        let flow = match &path {
+            Path::Direct(ctx) => read_burst(t, fd, ctx, sink, spare.take()).await,
+            Path::Ops => read_once(t, fd, sink, spare.take()).await,
+        };
+        match flow {
             Flow::Continue(buf) => spare = buf,
             Flow::Stop => return,
         }
@@ -182,89 +251,6 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             Flow::Stop => return true,
         }
     }
-}
-
-pub(super) async fn write_loop(t: &Transport, fd: &SharedFd) {
-    // The batch handed to the kernel, and how much of it it has taken so far.
-    let mut sending: Vec<u8> = Vec::new();
-    let mut sent = 0;
-    loop {
-        if sent == sending.len() {
-            t.inner
-                .changed
-                .until(|| {
-                    let s = t.inner.state.borrow();
-                    s.aborted
-                        || s.closing
-                        || !s.pending.is_empty()
-                        || (s.eof_requested && !s.eof_sent)
-                })
-                .await;
-            let (eof_due, closing) = {
-                let mut s = t.inner.state.borrow_mut();
-                if s.aborted {
-                    return;
-                }
-                sending.clear();
-                if sending.capacity() > KEEP_BUFFER_LIMIT {
-                    sending = Vec::new();
-                }
-                std::mem::swap(&mut sending, &mut s.pending);
-                sent = 0;
-                (s.eof_requested && !s.eof_sent, s.closing)
-            };
-            if sending.is_empty() {
-                if eof_due {
-                    t.inner.state.borrow_mut().eof_sent = true;
-                    if let Err(e) = op::shutdown::shutdown(fd, std::net::Shutdown::Write).await {
-                        t.fail(e);
-                        return;
-                    }
-                    continue;
-                }
-                if closing {
-                    return;
-                }
-                continue;
-            }
-        }
-        let aborted = || t.inner.state.borrow().aborted;
-        let outcome = race(
-            op::send::send(fd, sending.slice(sent..), 0),
-            t.inner.changed.until(aborted),
-        )
-        .await;
-        let Ok((res, buf)) = outcome else {
-            return;
-        };
-        sending = buf.into_inner();
-        match res {
-            Ok(n) => {
-                sent += n;
-                account_sent(t, n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                t.fail(e);
-                return;
-            }
-        }
-    }
-}
-
-/// The kernel took `n` more bytes: shrink the buffered size and report a resume edge if
-/// the buffer drained enough. (No loop waits for the buffer to shrink: writers learn it
-/// from the resume edge.)
-fn account_sent(t: &Transport, n: usize) {
-    {
-        let mut s = t.inner.state.borrow_mut();
-        if s.aborted {
-            return;
-        }
-        s.buffered = s.buffered.saturating_sub(n);
-        s.buffered_changed();
-    }
-    t.deliver_edges();
 }
 
 /// Polls `future` with `flag` set for the duration of each poll.

@@ -1,0 +1,117 @@
+//! Direct transfers on ready stream sockets, for the stream transport on epoll.
+//!
+//! An op future costs a context clone, a state machine and a driver start per transfer;
+//! with readiness most transfers complete inside the syscall that starts them, so the
+//! transport's read and write loops call these instead. They try the syscall when the
+//! direction is not known drained and, on `EAGAIN`, park the task's waker in the
+//! registration's one direct slot for that direction (the transport is the socket's only
+//! reader and only writer). Nothing is ever in flight, so dropping the caller cancels
+//! nothing; a waker left in the slot at most wakes its task once more.
+
+use super::{would_block, EpollDriver};
+use crate::driver::shared_fd::{FdKind, SharedFd};
+use crate::driver::Interest;
+use crate::sys::syscall::Syscall;
+use std::io;
+use std::task::{Context, Poll};
+
+impl EpollDriver {
+    /// Receives into `buf`'s capacity (from its start; its length becomes the byte count).
+    pub(crate) fn poll_recv(
+        &mut self,
+        fd: &SharedFd,
+        buf: &mut Vec<u8>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let syscall = Syscall::Recv {
+            fd: fd.raw(),
+            buf: buf.as_mut_ptr(),
+            len: crate::op::op_len(buf.capacity()) as usize,
+            flags: 0,
+        };
+        let polled = self.poll_transfer(fd, Interest::Read, &syscall, cx);
+        if let Poll::Ready(Ok(n)) = polled {
+            // SAFETY: the kernel wrote `n` bytes (at most the capacity it was given) at
+            // the buffer's start.
+            unsafe { buf.set_len((n as usize).min(buf.capacity())) };
+        }
+        polled.map_ok(|n| n as usize)
+    }
+
+    /// Sends a prefix of `data`; the count says how much.
+    pub(crate) fn poll_send(
+        &mut self,
+        fd: &SharedFd,
+        data: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let syscall = Syscall::Send {
+            fd: fd.raw(),
+            buf: data.as_ptr(),
+            len: crate::op::op_len(data.len()) as usize,
+            flags: 0,
+        };
+        self.poll_transfer(fd, Interest::Write, &syscall, cx)
+            .map_ok(|n| n as usize)
+    }
+
+    fn poll_transfer(
+        &mut self,
+        fd: &SharedFd,
+        interest: Interest,
+        syscall: &Syscall,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<u32>> {
+        let known = self.registered(fd);
+        if let Some(registration) = known {
+            if !self.is_ready(registration, interest) {
+                self.park_direct(registration, interest, cx);
+                return Poll::Pending;
+            }
+        }
+        self.counters.ops_submitted += 1;
+        match Self::perform(syscall) {
+            Err(e) if would_block(&e) => {
+                self.counters.ops_submitted -= 1;
+                match self.register(fd) {
+                    Ok(registration) => {
+                        self.set_ready(registration, interest, false);
+                        self.park_direct(registration, interest, cx);
+                        Poll::Pending
+                    }
+                    Err(e) => Poll::Ready(self.finish_direct(Err(e))),
+                }
+            }
+            Ok(done) => {
+                if let (Some(registration), FdKind::Stream) = (known, fd.kind()) {
+                    if let Some(drained) = super::drained_by(syscall, done) {
+                        self.set_ready(registration, drained, false);
+                    }
+                }
+                Poll::Ready(self.finish_direct(Ok(done)))
+            }
+            Err(e) => Poll::Ready(self.finish_direct(Err(e))),
+        }
+    }
+
+    fn finish_direct(&mut self, result: io::Result<u32>) -> io::Result<u32> {
+        self.counters.ops_completed += 1;
+        self.counters.completions += 1;
+        result
+    }
+
+    /// Leaves the task's waker in the direction's direct slot until the next edge.
+    fn park_direct(&mut self, registration: u32, interest: Interest, cx: &mut Context<'_>) {
+        let Some(reg) = self.registrations.get_mut(registration as usize) else {
+            return;
+        };
+        let slot = match interest {
+            Interest::Read => &mut reg.direct_reader,
+            Interest::Write => &mut reg.direct_writer,
+        };
+        match slot {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+    }
+}
