@@ -174,7 +174,7 @@ pub async fn create_datagram_endpoint<P: DatagramProtocol>(
 
 async fn run<P: DatagramProtocol>(t: DatagramTransport, protocol: Rc<RefCell<P>>) {
     protocol.borrow_mut().connection_made(&t);
-    join2(receive_loop(&t, &protocol), send_loop(&t, &protocol)).await;
+    join2!(receive_loop(&t, &protocol), send_loop(&t, &protocol));
     crate::yield_now().await;
     protocol.borrow_mut().connection_lost(None);
 }
@@ -183,11 +183,10 @@ async fn receive_loop<P: DatagramProtocol>(t: &DatagramTransport, protocol: &Ref
     let mut buf = Vec::with_capacity(MAX_DATAGRAM);
     loop {
         let closing = || t.inner.state.borrow().closing;
-        let received = race(
+        let received = race!(
             t.inner.socket.recv_from(buf),
-            t.inner.changed.until(closing),
-        )
-        .await;
+            t.inner.changed.until(closing)
+        );
         let Ok((res, back)) = received else { return };
         buf = back;
         match res {

@@ -1,8 +1,7 @@
 //! A "something changed" notifier for the tasks behind one transport, and a two-way race.
 
 use std::cell::RefCell;
-use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
 /// Wakes every waiting task when state they watch changes.
@@ -39,39 +38,63 @@ impl Changed {
     }
 }
 
-/// Polls both futures; returns the first output, dropping (cancelling) the other.
-pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(Ok(v));
-        }
-        if let Poll::Ready(v) = b.as_mut().poll(cx) {
-            return Poll::Ready(Err(v));
-        }
-        Poll::Pending
-    })
-    .await
+/// Polls two futures until the first is ready; evaluates to `Ok(first's output)` or
+/// `Err(second's output)`, dropping (cancelling) the other. Must be used inside an async
+/// body.
+///
+/// A macro rather than an async fn: an async fn stores the futures it is given twice (as
+/// its arguments and as the pinned locals), and these futures are most of a connection
+/// task's memory, touched on every message.
+macro_rules! race {
+    ($a:expr, $b:expr) => {{
+        let mut a = std::pin::pin!($a);
+        let mut b = std::pin::pin!($b);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(v) = std::future::Future::poll(a.as_mut(), cx) {
+                return std::task::Poll::Ready(Ok(v));
+            }
+            if let std::task::Poll::Ready(v) = std::future::Future::poll(b.as_mut(), cx) {
+                return std::task::Poll::Ready(Err(v));
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }};
 }
+pub(crate) use race;
 
-/// Polls both futures to completion.
-pub(crate) async fn join2<A: Future<Output = ()>, B: Future<Output = ()>>(a: A, b: B) {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    let (mut a_done, mut b_done) = (false, false);
-    poll_fn(|cx| {
-        if !a_done {
-            a_done = a.as_mut().poll(cx).is_ready();
-        }
-        if !b_done {
-            b_done = b.as_mut().poll(cx).is_ready();
-        }
-        if a_done && b_done {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
+/// Polls two `()` futures to completion, the first with `flag` set while it is polled.
+/// Must be used inside an async body; a macro for the reason given at [`race`].
+macro_rules! join_flagged {
+    ($flag:expr, $a:expr, $b:expr) => {{
+        let flag: &std::cell::Cell<bool> = $flag;
+        let mut a = std::pin::pin!($a);
+        let mut b = std::pin::pin!($b);
+        let (mut a_done, mut b_done) = (false, false);
+        std::future::poll_fn(|cx| {
+            if !a_done {
+                flag.set(true);
+                a_done = std::future::Future::poll(a.as_mut(), cx).is_ready();
+                flag.set(false);
+            }
+            if !b_done {
+                b_done = std::future::Future::poll(b.as_mut(), cx).is_ready();
+            }
+            if a_done && b_done {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }};
 }
+pub(crate) use join_flagged;
+
+/// Polls two `()` futures to completion (see [`join_flagged`]).
+macro_rules! join2 {
+    ($a:expr, $b:expr) => {
+        $crate::transport::signal::join_flagged!(&std::cell::Cell::new(false), $a, $b)
+    };
+}
+pub(crate) use join2;

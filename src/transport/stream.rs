@@ -5,11 +5,11 @@ mod transfer;
 mod write;
 
 use super::flow::{Edge, FlowControl};
-use super::signal::{join2, Changed};
+use super::signal::{join_flagged, Changed};
 use super::sink::ProtocolSink;
 use crate::driver::shared_fd::SharedFd;
 use crate::sys::socket as sock;
-use loops::{flag_while_polled, read_loop, until_free};
+use loops::{read_loop, until_free};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
@@ -341,11 +341,11 @@ async fn run(transport: Transport, on_done: Option<Box<dyn FnOnce()>>) {
     until_free(&*sink).await;
     sink.connection_made(&transport);
     transport.deliver_edges();
-    join2(
-        flag_while_polled(&transport.inner.reading, read_loop(&transport, &fd, &*sink)),
-        write_loop(&transport, &fd),
-    )
-    .await;
+    join_flagged!(
+        &transport.inner.reading,
+        read_loop(&transport, &fd, &*sink),
+        write_loop(&transport, &fd)
+    );
     drop(fd);
     // Close the socket now (asyncio closes it before connection_lost), once no op holds it.
     drop(transport.inner.fd.borrow_mut().take());

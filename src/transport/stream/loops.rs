@@ -10,7 +10,6 @@ use crate::op::multishot::OpStream;
 use crate::runtime::context::Context;
 use crate::transport::signal::race;
 use crate::transport::sink::{ProtocolSink, READ_CHUNK};
-use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -85,11 +84,10 @@ async fn read_once(
     spare: Option<Vec<u8>>,
 ) -> Flow {
     let buf = sink.read_buffer(spare);
-    let read = race(
+    let read = race!(
         op::recv::recv(fd, buf, 0),
-        t.inner.changed.until(|| t.stop_reading()),
-    )
-    .await;
+        t.inner.changed.until(|| t.stop_reading())
+    );
     let Ok((res, buf)) = read else {
         return Flow::Stop;
     };
@@ -203,7 +201,7 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             }
         }
         let live = stream.as_mut().expect("armed above");
-        let next = race(live.next_lent(), t.inner.changed.until(|| t.stop_reading())).await;
+        let next = race!(live.next_lent(), t.inner.changed.until(|| t.stop_reading()));
         let flow = match next {
             // Stopping: dropping the stream cancels it.
             Err(()) => Flow::Stop,
@@ -251,19 +249,4 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             Flow::Stop => return true,
         }
     }
-}
-
-/// Polls `future` with `flag` set for the duration of each poll.
-pub(super) async fn flag_while_polled<F: std::future::Future>(
-    flag: &Cell<bool>,
-    future: F,
-) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx| {
-        flag.set(true);
-        let polled = future.as_mut().poll(cx);
-        flag.set(false);
-        polled
-    })
-    .await
 }

@@ -120,11 +120,10 @@ async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
         other => return other,
     }
     let bytes = std::mem::take(&mut batch.bytes);
-    let sending = race(
+    let sending = race!(
         op::send::send(fd, bytes.slice(batch.sent..), 0),
-        t.inner.changed.until(|| t.inner.state.borrow().aborted),
-    )
-    .await;
+        t.inner.changed.until(|| t.inner.state.borrow().aborted)
+    );
     let Ok((res, slice)) = sending else {
         return Next::Stop;
     };
