@@ -1,18 +1,24 @@
 //! A "something changed" notifier for the tasks behind one transport, and a two-way race.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
 /// Wakes every waiting task when state they watch changes.
 #[derive(Default)]
 pub(crate) struct Changed {
-    waiters: RefCell<Vec<Waker>>,
+    /// Nearly always the connection's own task: kept inline, with no allocation to reach.
+    first: Cell<Option<Waker>>,
+    others: RefCell<Vec<Waker>>,
 }
 
 impl Changed {
     pub(crate) fn notify(&self) {
-        for waker in self.waiters.borrow_mut().drain(..) {
+        if let Some(waker) = self.first.take() {
+            waker.wake();
+        }
+        let others = std::mem::take(&mut *self.others.borrow_mut());
+        for waker in others {
             waker.wake();
         }
     }
@@ -31,9 +37,18 @@ impl Changed {
 
     /// Wakes `waker` on the next `notify` (once, however often it registers before it).
     pub(crate) fn register(&self, waker: &Waker) {
-        let mut waiters = self.waiters.borrow_mut();
-        if !waiters.iter().any(|w| w.will_wake(waker)) {
-            waiters.push(waker.clone());
+        match self.first.take() {
+            None => self.first.set(Some(waker.clone())),
+            Some(first) => {
+                let known = first.will_wake(waker);
+                self.first.set(Some(first));
+                if !known {
+                    let mut others = self.others.borrow_mut();
+                    if !others.iter().any(|w| w.will_wake(waker)) {
+                        others.push(waker.clone());
+                    }
+                }
+            }
         }
     }
 }

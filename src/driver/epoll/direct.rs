@@ -3,17 +3,17 @@
 //! An op future costs a context clone, a state machine and a driver start per transfer;
 //! with readiness most transfers complete inside the syscall that starts them, so the
 //! transport's read and write loops call these instead. They try the syscall when the
-//! direction is not known drained and, on `EAGAIN`, park the task's waker in the
-//! registration's one direct slot for that direction (the transport is the socket's only
-//! reader and only writer). Nothing is ever in flight, so dropping the caller cancels
-//! nothing; a waker left in the slot at most wakes its task once more.
+//! direction is not known drained and, on `EAGAIN`, park the task in the registration's
+//! one direct slot for that direction (the transport is the socket's only reader and only
+//! writer). Nothing is ever in flight, so dropping the caller cancels nothing; a task
+//! still marked parked at most gets woken once more.
 
 use super::{would_block, EpollDriver};
 use crate::driver::shared_fd::{FdKind, SharedFd};
 use crate::driver::Interest;
 use crate::sys::syscall::Syscall;
 use std::io;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 impl EpollDriver {
     /// Receives into `buf`'s capacity (from its start; its length becomes the byte count).
@@ -100,18 +100,42 @@ impl EpollDriver {
         result
     }
 
-    /// Leaves the task's waker in the direction's direct slot until the next edge.
+    /// Parks the task in the direction's direct slot until the next edge.
     fn park_direct(&mut self, registration: u32, interest: Interest, cx: &mut Context<'_>) {
         let Some(reg) = self.registrations.get_mut(registration as usize) else {
             return;
         };
-        let slot = match interest {
-            Interest::Read => &mut reg.direct_reader,
-            Interest::Write => &mut reg.direct_writer,
-        };
-        match slot {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        match interest {
+            Interest::Read => reg.direct_reader.park(cx.waker()),
+            Interest::Write => reg.direct_writer.park(cx.waker()),
+        }
+    }
+}
+
+/// Where a stream transport's task waits for one direction's next edge. The waker stays
+/// between parks (no clone per message); `parked` says whether the next edge wakes it, so
+/// edges that arrive while the transport is busy elsewhere wake nobody.
+#[derive(Default)]
+pub(super) struct DirectSlot {
+    pub(super) waker: Option<Waker>,
+    parked: bool,
+}
+
+impl DirectSlot {
+    fn park(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(known) if known.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+        self.parked = true;
+    }
+
+    /// An edge came: wakes the parked task, if any.
+    pub(super) fn wake(&mut self) {
+        if std::mem::take(&mut self.parked) {
+            if let Some(waker) = &self.waker {
+                waker.wake_by_ref();
+            }
         }
     }
 }

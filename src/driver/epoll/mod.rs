@@ -16,6 +16,7 @@ use super::{Interest, OpSpec, Releases, Shim, Start, WaitToken};
 use crate::runtime::shared::Shared;
 use crate::runtime::stats::DriverCounters;
 use crate::sys::{self, syscall::Syscall};
+use direct::DirectSlot;
 use slab::Slab;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -31,8 +32,8 @@ struct Registration {
     readers: Vec<(u64, Waker)>,
     writers: Vec<(u64, Waker)>,
     /// The stream transport's task, parked by a direct transfer (see `direct`).
-    direct_reader: Option<Waker>,
-    direct_writer: Option<Waker>,
+    direct_reader: DirectSlot,
+    direct_writer: DirectSlot,
     /// False once a syscall showed the direction drained; true again on its next edge.
     read_ready: bool,
     write_ready: bool,
@@ -47,8 +48,8 @@ impl Default for Registration {
         Registration {
             readers: Vec::new(),
             writers: Vec::new(),
-            direct_reader: None,
-            direct_writer: None,
+            direct_reader: DirectSlot::default(),
+            direct_writer: DirectSlot::default(),
             read_ready: true,
             write_ready: true,
             read_closed: false,
@@ -317,11 +318,11 @@ impl EpollDriver {
                 let _ = sys::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
             // Anyone still parked here would never be woken: wake them to find the fd gone.
-            let direct = reg.direct_reader.into_iter().chain(reg.direct_writer);
+            let direct = [reg.direct_reader.waker, reg.direct_writer.waker];
             for (_, waker) in reg.readers.into_iter().chain(reg.writers) {
                 waker.wake();
             }
-            for waker in direct {
+            for waker in direct.into_iter().flatten() {
                 waker.wake();
             }
         }
@@ -396,9 +397,7 @@ impl EpollDriver {
             }
             if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0 {
                 reg.read_ready = true;
-                if let Some(waker) = reg.direct_reader.take() {
-                    waker.wake();
-                }
+                reg.direct_reader.wake();
                 if !reg.readers.is_empty() {
                     for (_, waker) in reg.readers.drain(..) {
                         waker.wake();
@@ -407,9 +406,7 @@ impl EpollDriver {
             }
             if failed || bits & libc::EPOLLOUT as u32 != 0 {
                 reg.write_ready = true;
-                if let Some(waker) = reg.direct_writer.take() {
-                    waker.wake();
-                }
+                reg.direct_writer.wake();
                 if !reg.writers.is_empty() {
                     for (_, waker) in reg.writers.drain(..) {
                         waker.wake();
