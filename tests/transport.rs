@@ -567,3 +567,70 @@ both_backends! {
         }).unwrap();
     }
 }
+
+both_backends! {
+    fn a_transport_with_data_always_waiting_still_lets_other_tasks_run(backend) {
+        // The peer fills the socket buffers while the protocol is paused, so once reading
+        // resumes every read finds data at once (small lent buffers make that many reads).
+        // The transport must still yield to other tasks every so often (the cooperative
+        // budget), not read everything in one poll.
+        const READ_SIZE: usize = 256;
+        struct Small { got: Rc<std::cell::Cell<usize>>, transport: Rc<RefCell<Option<Transport>>> }
+        impl Protocol for Small {
+            fn connection_made(&mut self, t: &Transport) {
+                t.pause_reading();
+                *self.transport.borrow_mut() = Some(t.clone());
+            }
+        }
+        impl BufferedProtocol for Small {
+            fn get_buffer(&mut self, _: usize) -> Vec<u8> { Vec::with_capacity(READ_SIZE) }
+            fn buffer_updated(&mut self, _: Vec<u8>, nbytes: usize) { self.got.set(self.got.get() + nbytes); }
+        }
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let got = Rc::new(std::cell::Cell::new(0));
+            let transport = Rc::new(RefCell::new(None));
+            let (g2, t2) = (got.clone(), transport.clone());
+            let server = create_buffered_server(move || Small { got: g2.clone(), transport: t2.clone() }, "127.0.0.1:0", ServerOptions::default()).await.unwrap();
+            let addr = server.local_addr().unwrap();
+            let filler = std::thread::spawn(move || {
+                use std::io::Write;
+                let mut socket = std::net::TcpStream::connect(addr).unwrap();
+                socket.set_nonblocking(true).unwrap();
+                let mut total = 0;
+                loop {
+                    match socket.write(&[7u8; 4096]) {
+                        Ok(n) => total += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (socket, total),
+                        Err(e) => panic!("filling the socket: {e}"),
+                    }
+                }
+            });
+            while !filler.is_finished() || transport.borrow().is_none() {
+                sleep(Duration::from_millis(1)).await;
+            }
+            let (socket, total) = filler.join().unwrap();
+            let reads = total / READ_SIZE;
+            assert!(reads >= 4 * 128, "only {total} bytes fit in the socket buffers: too few reads to test the budget");
+            let turns_mid_transfer = Rc::new(std::cell::Cell::new(0));
+            let (g3, turns) = (got.clone(), turns_mid_transfer.clone());
+            let ticker = ringloop::spawn(async move {
+                while g3.get() < total {
+                    if g3.get() > 0 {
+                        turns.set(turns.get() + 1);
+                    }
+                    ringloop::yield_now().await;
+                }
+            });
+            transport.borrow().as_ref().unwrap().resume_reading();
+            ticker.await.unwrap();
+            assert_eq!(got.get(), total);
+            assert!(
+                turns_mid_transfer.get() >= 2,
+                "{reads} reads of waiting data ran with only {} other-task turns in between",
+                turns_mid_transfer.get()
+            );
+            drop(socket);
+        }).unwrap();
+    }
+}
