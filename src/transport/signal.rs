@@ -1,4 +1,5 @@
-//! A "something changed" notifier for the tasks behind one transport, and a two-way race.
+//! A "something changed" notifier for the tasks behind one transport, and the race and
+//! join macros its loops are combined with.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;

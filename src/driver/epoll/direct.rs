@@ -69,19 +69,15 @@ impl EpollDriver {
                 return Poll::Pending;
             }
         }
-        self.counters.ops_submitted += 1;
         match Self::perform(syscall) {
-            Err(e) if would_block(&e) => {
-                self.counters.ops_submitted -= 1;
-                match self.register(fd) {
-                    Ok(registration) => {
-                        self.set_ready(registration, interest, false);
-                        self.park_direct(registration, interest, cx);
-                        Poll::Pending
-                    }
-                    Err(e) => Poll::Ready(self.finish_direct(Err(e))),
+            Err(e) if would_block(&e) => match self.register(fd) {
+                Ok(registration) => {
+                    self.set_ready(registration, interest, false);
+                    self.park_direct(registration, interest, cx);
+                    Poll::Pending
                 }
-            }
+                Err(e) => Poll::Ready(self.finish_direct(Err(e))),
+            },
             Ok(done) => {
                 if let (Some(registration), FdKind::Stream) = (known, fd.kind()) {
                     if let Some(drained) = super::drained_by(syscall, done) {
@@ -94,7 +90,9 @@ impl EpollDriver {
         }
     }
 
+    /// Counts a finished transfer as an op (a parked attempt is not one).
     fn finish_direct(&mut self, result: io::Result<u32>) -> io::Result<u32> {
+        self.counters.ops_submitted += 1;
         self.counters.ops_completed += 1;
         self.counters.completions += 1;
         result

@@ -1,6 +1,7 @@
-//! The two loops behind every stream transport: reading into the protocol (single-shot
-//! reads, or io_uring's multishot receive with lent provided buffers) and sending what the
-//! protocol wrote. They live in the connection's task, joined by `run`.
+//! The read loop behind every stream transport: reading into the protocol (io_uring's
+//! multishot receive with lent provided buffers, single-shot read ops, or on epoll direct
+//! reads on the ready socket). It shares the connection's task with the write loop
+//! (`write.rs`), joined by `run`.
 
 use super::transfer::{self, Path};
 use super::Transport;
