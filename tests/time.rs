@@ -118,6 +118,75 @@ both_backends! {
 }
 
 both_backends! {
+    // `sleep(d)` on a loop thread reads no clock: the loop fixes its start when it next
+    // checks timers. A sleep made before a long stretch of work in the same turn must
+    // still count from its call (late is allowed, early never), and its deadline, however
+    // it is learned, must be at least `d` after the call and never after it completes.
+    fn a_sleep_counts_from_its_call_and_reports_an_honest_deadline(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let d = Duration::from_millis(8);
+            // Asked before the turn ends: fixed on the spot, then kept.
+            let called = Instant::now();
+            let mut s = Box::pin(sleep(d));
+            let asked = s.deadline().expect("finite");
+            assert!(asked >= called + d);
+            std::thread::sleep(Duration::from_millis(3));
+            assert_eq!(s.deadline(), Some(asked), "a deadline, once told, is kept");
+            s.as_mut().await;
+            assert!(Instant::now() >= asked);
+
+            // Made before work in the same turn, asked after the loop fixed it.
+            let called = Instant::now();
+            let mut s = Box::pin(sleep(d));
+            std::thread::sleep(Duration::from_millis(3));
+            ringloop::yield_now().await; // the turn ends: the loop fixes the start
+            let fixed = s.deadline().expect("finite");
+            assert!(fixed >= called + d, "{:?} after the call", fixed - called);
+            assert!(!s.is_elapsed());
+            s.as_mut().await;
+            assert!(Instant::now() >= fixed);
+            assert!(called.elapsed() >= d);
+
+            // Never asked until after it fired.
+            let called = Instant::now();
+            let mut s = Box::pin(sleep(d));
+            s.as_mut().await;
+            let done = Instant::now();
+            let told = s.deadline().expect("finite");
+            assert!(told >= called + d && told <= done, "deadline {:?} after the call", told - called);
+            assert!(s.is_elapsed());
+        }).unwrap();
+        assert_eq!(rt.live_timers(), 0);
+    }
+}
+
+both_backends! {
+    // A sleep made where no loop runs counts from its call; one made on a loop and awaited
+    // on another counts from when the second loop first sees it. Neither ends early.
+    fn sleeps_made_off_the_loop_or_moved_between_loops_never_end_early(backend) {
+        let d = Duration::from_millis(6);
+        let called = Instant::now();
+        let outside = sleep(d);
+        assert!(format!("{outside:?}").contains("deadline"));
+        let first = runtime(backend);
+        let (made_on_first, made_at) = first.block_on(async { (sleep(d), Instant::now()) }).unwrap();
+        assert_eq!(first.live_timers(), 1, "armed, pending, on the first loop");
+        let second = runtime(backend);
+        second.block_on(async move {
+            outside.await;
+            assert!(called.elapsed() >= d);
+            made_on_first.await;
+            assert!(made_at.elapsed() >= d);
+        }).unwrap();
+        assert_eq!(second.live_timers(), 0);
+        // The first loop's entry fires on its own and wakes nobody.
+        first.block_on(sleep(d + Duration::from_millis(2))).unwrap();
+        assert_eq!(first.live_timers(), 0);
+    }
+}
+
+both_backends! {
     fn interval_ticks_on_schedule_and_skips_missed_ticks(backend) {
         let rt = runtime(backend);
         rt.block_on(async {

@@ -1,7 +1,8 @@
 //! The timers' clock: nanoseconds since a process-wide epoch on the monotonic clock.
 //!
-//! `sleep(d)` must read the clock (its deadline is "now + d"), and in a guest VM
-//! `clock_gettime` costs as much as the rest of a timer insert and cancel together. So a
+//! Deadlines need "now" (a `sleep(d)` made off the loop, `Sleep::deadline()` asked early,
+//! the loop's own checks; see `time::sleep` for how a `sleep(d)` on the loop avoids it),
+//! and in a guest VM `clock_gettime` costs as much as a timer insert and cancel. So a
 //! thread remembers one precise reading together with the CPU's time-stamp counter at that
 //! moment (an [`Anchor`]), and for the next millisecond estimates "now" from the counter
 //! alone. The estimate leans late, never early: the anchor's counter is read *before* the

@@ -1,11 +1,13 @@
 //! Time: sleeps, timeouts and intervals on a hashed timing wheel.
 //!
-//! Timers have 1 ms resolution: they never fire early and at most about one tick late.
+//! Timers have 1 ms resolution: they never fire early and at most about one tick late (a
+//! `sleep(d)` made on a loop counts `d` from the end of the loop turn it was made in, so
+//! add what is left of that turn).
 //! See `docs/ARCHITECTURE.md` (in the repository) for the wheel's design.
 
 pub(crate) mod clock;
 mod interval;
-mod sleep;
+pub(crate) mod sleep;
 mod timeout;
 pub(crate) mod wheel;
 

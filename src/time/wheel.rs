@@ -13,6 +13,12 @@
 //! Insert, cancel and reset are O(1): entries live in a generation-checked slab
 //! and are linked into per-slot intrusive lists. The wheel is pure: it never
 //! reads a clock; the loop tells it what time it is, in ticks.
+//!
+//! A timer can also be armed with only a delay ([`Wheel::insert_pending`]): it waits in
+//! a pending list until the owner fixes every pending start at once
+//! ([`Wheel::resolve_pending`]). The runtime uses this so that `sleep(d)` needs no clock
+//! read of its own: the loop reads the clock once at the end of the turn and counts every
+//! delay armed during the turn from that later moment (never early, see `time::sleep`).
 
 const SLOT_BITS: u32 = 6;
 const SLOTS: usize = 1 << SLOT_BITS;
@@ -22,6 +28,9 @@ const SPAN: u64 = 1 << (SLOT_BITS as u64 * LEVELS as u64);
 const NIL: u32 = u32::MAX;
 /// The list of entries that are due but not yet handed out.
 const EXPIRED_LIST: u16 = (LEVELS * SLOTS) as u16;
+/// The list of entries armed with a delay whose start is not fixed yet.
+const PENDING_LIST: u16 = EXPIRED_LIST + 1;
+const LISTS: usize = LEVELS * SLOTS + 2;
 
 /// A handle to one timer; stale handles (after the timer was removed) are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +42,21 @@ pub(crate) struct TimerKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     Vacant,
-    /// Linked into list `0..LEVELS*SLOTS` (a slot) or [`EXPIRED_LIST`].
+    /// Linked into list `0..LEVELS*SLOTS` (a slot), [`EXPIRED_LIST`] or [`PENDING_LIST`].
     Linked(u16),
 }
 
+/// When an armed timer is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// At this tick.
+    At(u64),
+    /// This long after a start the owner has not fixed yet (see [`Wheel::insert_pending`]).
+    AfterPending(u64),
+}
+
 struct Entry<T> {
+    /// The deadline tick; in the pending list, the delay instead.
     deadline: u64,
     prev: u32,
     next: u32,
@@ -50,6 +69,9 @@ struct Entry<T> {
 pub(crate) struct Wheel<T> {
     entries: Vec<Entry<T>>,
     free: Vec<u32>,
+    /// Entries handed out by `pop_expired` since the last `advance`: not reused until then,
+    /// so that an owner woken by its timer can still read when it was due (`fired_at`).
+    fired: Vec<u32>,
     heads: Vec<u32>,
     /// Lists are FIFO: timers due in the same turn fire in deadline order, and timers with
     /// the same deadline in the order they were armed.
@@ -77,8 +99,9 @@ impl<T> Wheel<T> {
         Self {
             entries: Vec::new(),
             free: Vec::new(),
-            heads: vec![NIL; LEVELS * SLOTS + 1],
-            tails: vec![NIL; LEVELS * SLOTS + 1],
+            fired: Vec::new(),
+            heads: vec![NIL; LISTS],
+            tails: vec![NIL; LISTS],
             occupied: [0; LEVELS],
             elapsed: 0,
             armed: 0,
@@ -97,6 +120,60 @@ impl<T> Wheel<T> {
 
     /// Adds a timer due at tick `deadline` (any value, including the past and `u64::MAX`).
     pub(crate) fn insert(&mut self, deadline: u64, payload: T) -> TimerKey {
+        let key = self.occupy(deadline, Some(payload));
+        self.place(key.index);
+        key
+    }
+
+    /// Adds a timer due `delay` after a start fixed later by [`Wheel::resolve_pending`],
+    /// without payload yet (set one with [`Wheel::payload_mut`]). It counts as armed and
+    /// keeps [`Wheel::next_wake`] at "now" until resolved.
+    pub(crate) fn insert_pending(&mut self, delay: u64) -> TimerKey {
+        let key = self.occupy(delay, None);
+        self.link(key.index, PENDING_LIST);
+        key
+    }
+
+    /// Whether some timer waits for [`Wheel::resolve_pending`].
+    pub(crate) fn has_pending(&self) -> bool {
+        self.heads[PENDING_LIST as usize] != NIL
+    }
+
+    /// Fixes the start of every pending timer: each is placed at tick `deadline_of(delay)`,
+    /// in the order they were armed.
+    pub(crate) fn resolve_pending(&mut self, mut deadline_of: impl FnMut(u64) -> u64) {
+        let mut index = self.heads[PENDING_LIST as usize];
+        self.heads[PENDING_LIST as usize] = NIL;
+        self.tails[PENDING_LIST as usize] = NIL;
+        while index != NIL {
+            let entry = &mut self.entries[index as usize];
+            let next = entry.next;
+            entry.deadline = deadline_of(entry.deadline);
+            self.place(index);
+            index = next;
+        }
+    }
+
+    /// When a live timer is due; `None` for a stale key.
+    pub(crate) fn due(&self, key: TimerKey) -> Option<Due> {
+        let entry = self.entry(key)?;
+        Some(match entry.place {
+            Place::Linked(PENDING_LIST) => Due::AfterPending(entry.deadline),
+            _ => Due::At(entry.deadline),
+        })
+    }
+
+    /// The tick a fired timer was due at, while its entry has not been reused (at least
+    /// until the next [`Wheel::advance`]).
+    pub(crate) fn fired_at(&self, key: TimerKey) -> Option<u64> {
+        self.entries
+            .get(key.index as usize)
+            .filter(|e| e.place == Place::Vacant && e.generation == key.generation.wrapping_add(1))
+            .map(|e| e.deadline)
+    }
+
+    /// Takes a vacant entry and fills it (unlinked).
+    fn occupy(&mut self, deadline: u64, payload: Option<T>) -> TimerKey {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -113,14 +190,12 @@ impl<T> Wheel<T> {
         };
         let entry = &mut self.entries[index as usize];
         entry.deadline = deadline;
-        entry.payload = Some(payload);
-        let key = TimerKey {
+        entry.payload = payload;
+        self.armed += 1;
+        TimerKey {
             index,
             generation: entry.generation,
-        };
-        self.armed += 1;
-        self.place(index);
-        key
+        }
     }
 
     fn entry(&self, key: TimerKey) -> Option<&Entry<T>> {
@@ -148,18 +223,21 @@ impl<T> Wheel<T> {
         self.entry(key)?;
         self.unlink(key.index);
         self.armed -= 1;
-        self.release(key.index)
+        let payload = self.vacate(key.index);
+        self.free.push(key.index);
+        payload
     }
 
-    fn release(&mut self, index: u32) -> Option<T> {
+    /// Marks an unlinked entry vacant (its keys go stale) and takes its payload.
+    fn vacate(&mut self, index: u32) -> Option<T> {
         let entry = &mut self.entries[index as usize];
         entry.place = Place::Vacant;
         entry.generation = entry.generation.wrapping_add(1);
-        self.free.push(index);
         entry.payload.take()
     }
 
-    /// Moves an armed timer to a new deadline. O(1). `false` for a stale key.
+    /// Moves an armed timer (pending or not) to a new deadline. O(1). `false` for a stale
+    /// key.
     pub(crate) fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
         if self.entry(key).is_none() {
             return false;
@@ -173,7 +251,7 @@ impl<T> Wheel<T> {
     /// The tick at which the loop must next call [`Wheel::advance`], if any timer is armed.
     /// It may be earlier than a real deadline (a far timer being re-placed), never later.
     pub(crate) fn next_wake(&self) -> Option<u64> {
-        if self.heads[EXPIRED_LIST as usize] != NIL {
+        if self.heads[EXPIRED_LIST as usize] != NIL || self.has_pending() {
             return Some(self.elapsed);
         }
         self.next_expiry().map(|e| e.deadline)
@@ -181,6 +259,7 @@ impl<T> Wheel<T> {
 
     /// Moves every timer due at or before `now` to the expired list.
     pub(crate) fn advance(&mut self, now: u64) {
+        self.free.append(&mut self.fired);
         while let Some(exp) = self.next_expiry() {
             if exp.deadline > now {
                 break;
@@ -204,7 +283,9 @@ impl<T> Wheel<T> {
             index,
             generation: self.entries[index as usize].generation,
         };
-        Some((key, self.release(index)))
+        let payload = self.vacate(index);
+        self.fired.push(index);
+        Some((key, payload))
     }
 
     fn next_expiry(&self) -> Option<Expiry> {
@@ -267,6 +348,11 @@ impl<T> Wheel<T> {
             self.occupied[level] |= 1u64 << slot;
             (level * SLOTS + slot) as u16
         };
+        self.link(index, list);
+    }
+
+    /// Appends entry `index` to list `list` (FIFO).
+    fn link(&mut self, index: u32, list: u16) {
         let tail = self.tails[list as usize];
         let entry = &mut self.entries[index as usize];
         entry.place = Place::Linked(list);
@@ -290,7 +376,7 @@ impl<T> Wheel<T> {
             self.entries[prev as usize].next = next;
         } else {
             self.heads[list as usize] = next;
-            if next == NIL && list != EXPIRED_LIST {
+            if next == NIL && (list as usize) < LEVELS * SLOTS {
                 let (level, slot) = (list as usize / SLOTS, list as usize % SLOTS);
                 self.occupied[level] &= !(1u64 << slot);
             }

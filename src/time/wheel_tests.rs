@@ -135,6 +135,95 @@ fn fired_timer_frees_its_entry_for_reuse() {
 }
 
 #[test]
+fn pending_timers_wait_for_their_start_then_fire_in_arming_order() {
+    let mut wheel = Wheel::new();
+    wheel.advance(100);
+    let a = wheel.insert_pending(30);
+    let b = wheel.insert_pending(5);
+    let c = wheel.insert_pending(30);
+    for (key, id) in [(a, 1), (b, 2), (c, 3)] {
+        assert_eq!(
+            *wheel.payload_mut(key).unwrap(),
+            None,
+            "armed without payload"
+        );
+        *wheel.payload_mut(key).unwrap() = Some(id);
+    }
+    assert_eq!(wheel.len(), 3, "pending timers count as armed");
+    assert!(wheel.has_pending());
+    assert_eq!(wheel.due(a), Some(Due::AfterPending(30)));
+    assert_eq!(
+        wheel.next_wake(),
+        Some(100),
+        "the owner must attend before sleeping"
+    );
+    wheel.advance(10_000);
+    assert!(
+        fire_all(&mut wheel).is_empty(),
+        "nothing pending fires before its start is fixed"
+    );
+    wheel.resolve_pending(|delay| 10_000 + delay);
+    assert!(!wheel.has_pending());
+    assert_eq!(wheel.due(a), Some(Due::At(10_030)));
+    assert_eq!(wheel.next_wake(), Some(10_005));
+    wheel.advance(10_029);
+    assert_eq!(fire_in_order(&mut wheel), [2]);
+    wheel.advance(10_030);
+    assert_eq!(fire_in_order(&mut wheel), [1, 3]);
+    assert_eq!(wheel.len(), 0);
+}
+
+#[test]
+fn pending_timers_can_be_cancelled_or_given_a_deadline() {
+    let mut wheel: Wheel<u32> = Wheel::new();
+    let gone = wheel.insert_pending(7);
+    let fixed = wheel.insert_pending(7);
+    let kept = wheel.insert_pending(7);
+    assert_eq!(wheel.remove(gone), None, "removed; it had no payload yet");
+    assert!(!wheel.contains(gone));
+    assert!(wheel.reset(fixed, 40));
+    assert_eq!(wheel.due(fixed), Some(Due::At(40)));
+    assert_eq!(wheel.len(), 2);
+    wheel.resolve_pending(|delay| 100 + delay);
+    assert_eq!(wheel.due(kept), Some(Due::At(107)));
+    assert_eq!(
+        wheel.due(fixed),
+        Some(Due::At(40)),
+        "a fixed deadline is not moved"
+    );
+    wheel.advance(200);
+    let mut fired = Vec::new();
+    while let Some((key, payload)) = wheel.pop_expired() {
+        assert_eq!(payload, None, "no payload was ever set");
+        fired.push(key);
+    }
+    assert_eq!(fired, [fixed, kept]);
+    assert_eq!(wheel.len(), 0);
+}
+
+#[test]
+fn a_fired_timer_remembers_its_tick_until_the_entry_is_reused() {
+    let mut wheel = Wheel::new();
+    let key = wheel.insert(12, 1);
+    assert_eq!(wheel.fired_at(key), None, "still armed");
+    wheel.advance(20);
+    assert_eq!(fire_all(&mut wheel), vec![1]);
+    assert_eq!(wheel.due(key), None);
+    assert_eq!(wheel.fired_at(key), Some(12));
+    let other = wheel.insert(30, 2);
+    assert_eq!(wheel.remove(other), Some(2));
+    assert_eq!(
+        wheel.fired_at(key),
+        Some(12),
+        "not reused before the next advance"
+    );
+    wheel.advance(21);
+    wheel.insert(40, 3);
+    wheel.insert(40, 4);
+    assert_eq!(wheel.fired_at(key), None, "the entry was reused");
+}
+
+#[test]
 fn next_wake_is_exact_for_near_timers_across_levels() {
     for deadline in [
         1u64, 63, 64, 65, 4095, 4096, 4097, 262_143, 262_145, 16_777_300,
@@ -156,6 +245,8 @@ fn next_wake_is_exact_for_near_timers_across_levels() {
 #[derive(Debug, Clone)]
 enum Op {
     Insert(u64),
+    /// A timer armed with only a delay, started at the next advance's time.
+    InsertPending(u64),
     Cancel(usize),
     Reset(usize, u64),
     Advance(u64),
@@ -165,6 +256,7 @@ fn op() -> impl Strategy<Value = Op> {
     let delta = prop_oneof![0..70u64, 0..5000u64, 0..300_000u64, Just(u64::MAX / 2)];
     prop_oneof![
         4 => delta.clone().prop_map(Op::Insert),
+        2 => delta.clone().prop_map(Op::InsertPending),
         1 => (0..64usize).prop_map(Op::Cancel),
         1 => (0..64usize, delta).prop_map(|(i, d)| Op::Reset(i, d)),
         3 => prop_oneof![0..3u64, 0..100u64, 0..10_000u64, 0..400_000u64].prop_map(Op::Advance),
@@ -174,13 +266,16 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
     /// The wheel against a sorted-list model, through insert/cancel/reset/advance
-    /// interleavings: after every advance the fired set is exactly the due set.
+    /// interleavings: after every advance the fired set is exactly the due set. Pending
+    /// timers start at the advance that follows them, as the loop starts them.
     #[test]
     fn wheel_matches_sorted_list_model(ops in proptest::collection::vec(op(), 1..300)) {
         let mut wheel: Wheel<u32> = Wheel::new();
         let mut keys: Vec<TimerKey> = Vec::new();
         // model: id -> Some(deadline) while armed
         let mut model: Vec<Option<u64>> = Vec::new();
+        // ids armed pending (with their delay), not yet started
+        let mut pending: Vec<(usize, u64)> = Vec::new();
         let mut now = 0u64;
         for op in ops {
             match op {
@@ -190,18 +285,34 @@ proptest! {
                     keys.push(wheel.insert(deadline, id));
                     model.push(Some(deadline));
                 }
+                Op::InsertPending(delay) => {
+                    let id = keys.len();
+                    let key = wheel.insert_pending(delay);
+                    *wheel.payload_mut(key).expect("armed") = Some(id as u32);
+                    prop_assert_eq!(wheel.next_wake(), Some(wheel.elapsed()));
+                    keys.push(key);
+                    model.push(None);
+                    pending.push((id, delay));
+                }
                 Op::Cancel(i) if i < keys.len() => {
-                    let was_armed = model[i].take().is_some();
+                    let was_pending = pending.iter().any(|&(id, _)| id == i);
+                    pending.retain(|&(id, _)| id != i);
+                    let was_armed = model[i].take().is_some() || was_pending;
                     let got = wheel.remove(keys[i]);
                     prop_assert_eq!(got.is_some(), was_armed);
                 }
-                Op::Reset(i, delta) if i < keys.len() && model[i].is_some() => {
+                Op::Reset(i, delta) if i < keys.len() && (model[i].is_some() || pending.iter().any(|&(id, _)| id == i)) => {
+                    pending.retain(|&(id, _)| id != i);
                     let deadline = now.saturating_add(delta);
                     prop_assert!(wheel.reset(keys[i], deadline));
                     model[i] = Some(deadline);
                 }
                 Op::Advance(delta) => {
                     now = now.saturating_add(delta);
+                    wheel.resolve_pending(|delay| now.saturating_add(delay));
+                    for (id, delay) in pending.drain(..) {
+                        model[id] = Some(now.saturating_add(delay));
+                    }
                     if let Some(wake) = wheel.next_wake() {
                         let earliest = model.iter().flatten().min().copied();
                         prop_assert!(earliest.is_some_and(|e| wake <= e.max(wheel.elapsed())), "next_wake {} after earliest {:?}", wake, earliest);
@@ -223,7 +334,7 @@ proptest! {
                 }
                 _ => {}
             }
-            prop_assert_eq!(wheel.len(), model.iter().flatten().count());
+            prop_assert_eq!(wheel.len(), model.iter().flatten().count() + pending.len());
         }
     }
 }
