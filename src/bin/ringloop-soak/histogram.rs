@@ -1,5 +1,7 @@
-//! Latencies in a fixed-size log histogram: 32 buckets per power of two (each about 2.2%
-//! wide) from 1 µs to about an hour, so an hours-long run measures itself in constant memory.
+//! Latencies in a fixed-size log histogram: 128 buckets per power of two (each about 0.54%
+//! wide) from 1 µs to about an hour, so an hours-long run measures itself in constant memory
+//! (32 KiB). The benches compare p99s that differ by a few percent, so the buckets must be
+//! finer than that (at 32 per octave, 2.2%, neighbouring buckets read as a 2-4% gap).
 //!
 //! Shared by the soak, `examples/loadgen.rs` and the benches (which include this file by
 //! path), each using a subset of it.
@@ -11,7 +13,7 @@ pub struct Histogram {
     max_us: f64,
 }
 
-const PER_OCTAVE: f64 = 32.0;
+const PER_OCTAVE: f64 = 128.0;
 const OCTAVES: usize = 32;
 
 impl Default for Histogram {
@@ -51,7 +53,7 @@ impl Histogram {
     }
 
     /// The latency (µs) at quantile `q` in 0..=1: its bucket's upper edge, so at most one
-    /// bucket width (about 2.2%) high. Zero when nothing was recorded.
+    /// bucket width (about 0.54%) high. Zero when nothing was recorded.
     pub fn quantile(&self, q: f64) -> f64 {
         if self.count == 0 {
             return 0.0;
@@ -87,7 +89,7 @@ mod tests {
         for (q, exact) in [(0.5, 5_000.0), (0.99, 9_900.0), (0.999, 9_990.0)] {
             let got = h.quantile(q);
             assert!(
-                got >= exact && got <= exact * 1.03,
+                got >= exact && got <= exact * 1.006,
                 "q{q}: {got} vs {exact}"
             );
         }
@@ -104,7 +106,7 @@ mod tests {
         b.record(5_000.0);
         a.merge(&b);
         assert_eq!(a.count(), 100);
-        assert!(a.quantile(0.5) >= 100.0 && a.quantile(0.5) < 103.0);
+        assert!(a.quantile(0.5) >= 100.0 && a.quantile(0.5) < 100.6);
         assert_eq!(a.quantile(1.0), 5_000.0);
     }
 }
