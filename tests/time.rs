@@ -162,6 +162,43 @@ both_backends! {
 }
 
 both_backends! {
+    // One poll that makes many sleeps (spawning a burst of sleeping tasks) must not push
+    // the first one's start to the end of the poll: every 64th pending sleep starts the lot.
+    fn a_poll_making_many_sleeps_starts_them_as_it_goes(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let d = Duration::from_millis(20);
+            let called = Instant::now();
+            let first = sleep(d);
+            let mut rest = Vec::new();
+            let mut made_at = Vec::new();
+            for _ in 0..100 {
+                let spin = Instant::now();
+                while spin.elapsed() < Duration::from_micros(200) {}
+                rest.push(sleep(d));
+                made_at.push(Instant::now());
+            }
+            // `first` is pending sleep 1; rest[62] is the 64th, which started them.
+            let deadline = first.deadline().expect("finite");
+            assert!(deadline >= called + d);
+            let started_by = made_at[62];
+            assert!(
+                deadline <= started_by + d + Duration::from_millis(2),
+                "started {:?} after the 64th sleep was made",
+                deadline - d - started_by
+            );
+            assert!(made_at[99] > started_by + Duration::from_millis(7));
+            first.await;
+            for s in rest {
+                s.await;
+            }
+            assert!(called.elapsed() >= d);
+        }).unwrap();
+        assert_eq!(rt.live_timers(), 0);
+    }
+}
+
+both_backends! {
     // A sleep made where no loop runs counts from its call; one made on a loop and awaited
     // on another counts from when the second loop first sees it. Neither ends early.
     fn sleeps_made_off_the_loop_or_moved_between_loops_never_end_early(backend) {

@@ -3,9 +3,9 @@
 //! `sleep(d)` made on a loop's thread reads no clock. It arms a pending timer holding only
 //! `d` on the loop's wheel, and the loop fixes the start of every timer armed during a
 //! turn with the one clock reading it takes when it next checks its timers
-//! ([`start_pending`]). That moment comes after the call, so the sleep never ends early;
-//! it ends later by at most the rest of that turn (microseconds unless a task blocks the
-//! loop, which delays every timer anyway). A clock read costs a guest VM about a quarter of
+//! ([`start_pending`]), or sooner, once [`PENDING_BATCH`] sleeps wait. That moment comes
+//! after the call, so the sleep never ends early; it ends later by at most the rest of
+//! that turn (microseconds unless a task blocks the loop, which delays every timer anyway). A clock read costs a guest VM about a quarter of
 //! a timer's insert and cancel, and servers pay it on every request through `timeout`.
 
 use crate::runtime::context;
@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 
 /// `Sleep::deadline_ns` while the loop has not fixed the start of a pending `sleep(d)`.
 const UNFIXED: u64 = u64::MAX - 1;
+
+/// A poll that makes this many sleeps starts them itself (one clock read for the lot), so
+/// that a long poll making many (spawning a million sleeping tasks, say) does not push
+/// every start to its end.
+const PENDING_BATCH: usize = 64;
 
 /// Completes at its deadline (never before; at most about a millisecond after).
 ///
@@ -56,7 +61,11 @@ pub fn sleep(duration: Duration) -> Sleep {
     let pending = if delay_ns < UNFIXED {
         context::with_current(|ctx| {
             let mut wheel = ctx.timers.try_borrow_mut().ok()?;
-            Some((ctx.shared.loop_id, wheel.insert_pending(delay_ns)))
+            let key = wheel.insert_pending(delay_ns);
+            if wheel.pending_len() >= PENDING_BATCH {
+                start_pending(&mut wheel, clock::now_ns());
+            }
+            Some((ctx.shared.loop_id, key))
         })
         .flatten()
     } else {

@@ -77,6 +77,8 @@ pub(crate) struct Wheel<T> {
     /// the same deadline in the order they were armed.
     tails: Vec<u32>,
     occupied: [u64; LEVELS],
+    /// Entries in the pending list.
+    pending: usize,
     /// The tick up to which every due entry has been moved to the expired list.
     elapsed: u64,
     armed: usize,
@@ -103,6 +105,7 @@ impl<T> Wheel<T> {
             heads: vec![NIL; LISTS],
             tails: vec![NIL; LISTS],
             occupied: [0; LEVELS],
+            pending: 0,
             elapsed: 0,
             armed: 0,
         }
@@ -131,12 +134,18 @@ impl<T> Wheel<T> {
     pub(crate) fn insert_pending(&mut self, delay: u64) -> TimerKey {
         let key = self.occupy(delay, None);
         self.link(key.index, PENDING_LIST);
+        self.pending += 1;
         key
     }
 
     /// Whether some timer waits for [`Wheel::resolve_pending`].
     pub(crate) fn has_pending(&self) -> bool {
-        self.heads[PENDING_LIST as usize] != NIL
+        self.pending > 0
+    }
+
+    /// How many timers wait for [`Wheel::resolve_pending`].
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending
     }
 
     /// Fixes the start of every pending timer: each is placed at tick `deadline_of(delay)`,
@@ -145,6 +154,7 @@ impl<T> Wheel<T> {
         let mut index = self.heads[PENDING_LIST as usize];
         self.heads[PENDING_LIST as usize] = NIL;
         self.tails[PENDING_LIST as usize] = NIL;
+        self.pending = 0;
         while index != NIL {
             let entry = &mut self.entries[index as usize];
             let next = entry.next;
@@ -372,6 +382,9 @@ impl<T> Wheel<T> {
             (e.prev, e.next, e.place)
         };
         let Place::Linked(list) = place else { return };
+        if list == PENDING_LIST {
+            self.pending -= 1;
+        }
         if prev != NIL {
             self.entries[prev as usize].next = next;
         } else {

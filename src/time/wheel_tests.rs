@@ -335,6 +335,7 @@ proptest! {
                 _ => {}
             }
             prop_assert_eq!(wheel.len(), model.iter().flatten().count() + pending.len());
+            prop_assert_eq!(wheel.pending_len(), pending.len());
         }
     }
 }
