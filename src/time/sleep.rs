@@ -5,8 +5,9 @@
 //! turn with the one clock reading it takes when it next checks its timers
 //! ([`start_pending`]), or sooner, once [`PENDING_BATCH`] sleeps wait. That moment comes
 //! after the call, so the sleep never ends early; it ends later by at most the rest of
-//! that turn (microseconds unless a task blocks the loop, which delays every timer anyway). A clock read costs a guest VM about a quarter of
-//! a timer's insert and cancel, and servers pay it on every request through `timeout`.
+//! that turn (microseconds unless a task blocks the loop, which delays every timer
+//! anyway). A clock read costs a guest VM about a quarter of a timer's insert and cancel,
+//! and servers pay it on every request through `timeout`.
 
 use crate::runtime::context;
 use crate::time::clock;
@@ -27,8 +28,9 @@ const PENDING_BATCH: usize = 64;
 
 /// Completes at its deadline (never before; at most about a millisecond after).
 ///
-/// It registers on the running loop's wheel when first polled; dropping it cancels the
-/// timer in O(1). It is `Send`, so futures spawned from other threads can sleep.
+/// `sleep(d)` made on a loop registers on that loop's wheel at once, `sleep_until` when
+/// first polled; dropping it cancels the timer in O(1). It is `Send`, so futures spawned
+/// from other threads can sleep (a sleep moved to another loop re-registers there).
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
     /// Nanoseconds after the clock's epoch; `u64::MAX` is never (e.g. `Duration::MAX`);
