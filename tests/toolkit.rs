@@ -243,3 +243,79 @@ both_backends! {
         }).unwrap();
     }
 }
+
+/// Sets its flag when dropped: shows which raced future was cancelled.
+struct DropFlag(Rc<Cell<bool>>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+both_backends! {
+    fn race_and_join_macros_poll_together_and_cancel_the_loser(backend) {
+        use ringloop::future::Either;
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let loser_dropped = Rc::new(Cell::new(false));
+            let guard = DropFlag(loser_dropped.clone());
+            let won = ringloop::race!(
+                async move {
+                    let _guard = guard;
+                    sleep(Duration::from_secs(60)).await;
+                    "slow"
+                },
+                async {
+                    sleep(Duration::from_millis(2)).await;
+                    7
+                },
+            );
+            assert_eq!(won, Either::Right(7));
+            assert!(loser_dropped.get(), "the loser is dropped when race! finishes");
+            // Both ready in the same poll: the first wins.
+            assert_eq!(ringloop::race!(async { 1 }, async { 2 }), Either::<i32, i32>::Left(1));
+
+            let polls = Rc::new(Cell::new(0));
+            let counted = {
+                let polls = polls.clone();
+                std::future::poll_fn(move |_| {
+                    polls.set(polls.get() + 1);
+                    std::task::Poll::Ready("done")
+                })
+            };
+            let (slow, quick) = ringloop::join!(
+                async {
+                    sleep(Duration::from_millis(3)).await;
+                    yield_now().await;
+                    vec![1, 2]
+                },
+                counted,
+            );
+            assert_eq!((slow, quick), (vec![1, 2], "done"));
+            assert_eq!(polls.get(), 1, "a finished future is not polled again");
+        }).unwrap();
+        assert_eq!(rt.live_timers(), 0, "the cancelled sleep left no timer behind");
+    }
+}
+
+// The point of the macros: the async-fn `race` keeps each future twice in the caller's
+// state (argument and pinned local), the macro once. Sizes are computed, not timed.
+#[test]
+fn race_macro_stores_each_future_once() {
+    async fn big() -> u8 {
+        let buf = [1u8; 1024];
+        yield_now().await;
+        buf[0]
+    }
+    let by_fn = async { ringloop::future::race(big(), big()).await };
+    let by_macro = async { ringloop::race!(big(), big()) };
+    let one = std::mem::size_of_val(&big());
+    let (fn_size, macro_size) = (
+        std::mem::size_of_val(&by_fn),
+        std::mem::size_of_val(&by_macro),
+    );
+    assert!(
+        macro_size < 3 * one,
+        "race! future is {macro_size} bytes for two {one}-byte futures (race(): {fn_size})"
+    );
+}

@@ -107,7 +107,8 @@ pub enum Either<A, B> {
     Right(B),
 }
 
-/// Waits for the first of two futures and drops (cancels) the other.
+/// Waits for the first of two futures and drops (cancels) the other. An async fn keeps
+/// both futures twice in the caller's state; for large ones use [`race!`](crate::race!).
 ///
 /// ```
 /// use ringloop::future::{race, Either};

@@ -9,9 +9,15 @@
 //! | `as_completed(aws)` | [`as_completed`] |
 //! | `wait_for(aw, t)` | [`time::timeout`](crate::time::timeout) |
 //! | `shield(aw)` | [`shield`] |
-//! | first of two / of many | [`race`], [`select_all`] |
+//! | first of two / of many | [`race`], [`select_all`]; [`race!`](crate::race!) |
+//! | `gather(a, b)` of two types | [`join!`](crate::join!) |
+//!
+//! The macros expand inside your async body, so the futures are stored once; the async fn
+//! combinators keep them twice (as arguments and as pinned locals), which matters when the
+//! futures are large.
 
 mod join;
+mod macros;
 mod promise;
 mod wait;
 
