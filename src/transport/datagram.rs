@@ -1,6 +1,7 @@
 //! Datagram transports (asyncio's `create_datagram_endpoint`).
 
-use super::signal::{join2, race, Changed};
+use super::signal::{join2, Changed};
+use crate::future::Either;
 use crate::net::UdpSocket;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -183,11 +184,13 @@ async fn receive_loop<P: DatagramProtocol>(t: &DatagramTransport, protocol: &Ref
     let mut buf = Vec::with_capacity(MAX_DATAGRAM);
     loop {
         let closing = || t.inner.state.borrow().closing;
-        let received = race!(
+        let received = crate::race!(
             t.inner.socket.recv_from(buf),
             t.inner.changed.until(closing)
         );
-        let Ok((res, back)) = received else { return };
+        let Either::Left((res, back)) = received else {
+            return;
+        };
         buf = back;
         match res {
             Ok((n, from)) => protocol.borrow_mut().datagram_received(&buf[..n], from),

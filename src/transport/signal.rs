@@ -1,5 +1,6 @@
-//! A "something changed" notifier for the tasks behind one transport, and the race and
-//! join macros its loops are combined with.
+//! A "something changed" notifier for the tasks behind one transport, and the join macros
+//! its loops are combined with (the loops race their transfers against it with the
+//! public [`race!`](crate::race!)).
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -54,33 +55,10 @@ impl Changed {
     }
 }
 
-/// Polls two futures until the first is ready; evaluates to `Ok(first's output)` or
-/// `Err(second's output)`, dropping (cancelling) the other. Must be used inside an async
-/// body.
-///
-/// A macro rather than an async fn: an async fn stores the futures it is given twice (as
-/// its arguments and as the pinned locals), and these futures are most of a connection
-/// task's memory, touched on every message.
-macro_rules! race {
-    ($a:expr, $b:expr) => {{
-        let mut a = std::pin::pin!($a);
-        let mut b = std::pin::pin!($b);
-        std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(v) = std::future::Future::poll(a.as_mut(), cx) {
-                return std::task::Poll::Ready(Ok(v));
-            }
-            if let std::task::Poll::Ready(v) = std::future::Future::poll(b.as_mut(), cx) {
-                return std::task::Poll::Ready(Err(v));
-            }
-            std::task::Poll::Pending
-        })
-        .await
-    }};
-}
-pub(crate) use race;
-
 /// Polls two `()` futures to completion, the first with `flag` set while it is polled.
-/// Must be used inside an async body; a macro for the reason given at [`race`].
+/// Must be used inside an async body. A macro rather than an async fn: an async fn stores
+/// the futures it is given twice (as its arguments and as the pinned locals), and these
+/// futures are most of a connection task's memory, touched on every message.
 macro_rules! join_flagged {
     ($flag:expr, $a:expr, $b:expr) => {{
         let flag: &std::cell::Cell<bool> = $flag;

@@ -6,10 +6,10 @@
 use super::transfer::{self, Path};
 use super::Transport;
 use crate::driver::shared_fd::SharedFd;
+use crate::future::Either;
 use crate::op;
 use crate::op::multishot::OpStream;
 use crate::runtime::context::Context;
-use crate::transport::signal::race;
 use crate::transport::sink::{ProtocolSink, READ_CHUNK};
 use std::future::poll_fn;
 use std::io;
@@ -85,11 +85,11 @@ async fn read_once(
     spare: Option<Vec<u8>>,
 ) -> Flow {
     let buf = sink.read_buffer(spare);
-    let read = race!(
+    let read = crate::race!(
         op::recv::recv(fd, buf, 0),
         t.inner.changed.until(|| t.stop_reading())
     );
-    let Ok((res, buf)) = read else {
+    let Either::Left((res, buf)) = read else {
         return Flow::Stop;
     };
     after_read(t, sink, res, buf).await
@@ -202,26 +202,26 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             }
         }
         let live = stream.as_mut().expect("armed above");
-        let next = race!(live.next_lent(), t.inner.changed.until(|| t.stop_reading()));
+        let next = crate::race!(live.next_lent(), t.inner.changed.until(|| t.stop_reading()));
         let flow = match next {
             // Stopping: dropping the stream cancels it.
-            Err(()) => Flow::Stop,
+            Either::Right(()) => Flow::Stop,
             // The kernel ended the multishot: re-arm it.
-            Ok(None) => {
+            Either::Left(None) => {
                 stream = None;
                 Flow::Continue(spare.take())
             }
-            Ok(Some(Ok(None))) => on_eof(t, sink).await,
+            Either::Left(Some(Ok(None))) => on_eof(t, sink).await,
             // The common case: the protocol reads straight from the provided buffer, which
             // goes back to the ring when `lent` drops.
-            Ok(Some(Ok(Some(lent)))) if can_deliver_now(t, sink) => {
+            Either::Left(Some(Ok(Some(lent)))) if can_deliver_now(t, sink) => {
                 sink.deliver_slice(&lent);
                 drop(lent);
                 t.deliver_edges();
                 Flow::Continue(spare.take())
             }
             // Reading is paused or the protocol is busy: keep a copy, free the buffer.
-            Ok(Some(Ok(Some(lent)))) => {
+            Either::Left(Some(Ok(Some(lent)))) => {
                 let mut buf = spare
                     .take()
                     .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
@@ -233,14 +233,14 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             }
             // Provided buffers ran out (paused connections may hold many): read once into
             // a buffer of our own, which waits for data instead of spinning, then re-arm.
-            Ok(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+            Either::Left(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 stream = None;
                 read_once(t, fd, sink, spare.take()).await
             }
-            Ok(Some(Err(e))) if e.kind() == io::ErrorKind::Interrupted => {
+            Either::Left(Some(Err(e))) if e.kind() == io::ErrorKind::Interrupted => {
                 Flow::Continue(spare.take())
             }
-            Ok(Some(Err(e))) => {
+            Either::Left(Some(Err(e))) => {
                 t.fail(e);
                 Flow::Stop
             }

@@ -6,9 +6,9 @@ use super::transfer::{self, Path};
 use super::{Transport, KEEP_BUFFER_LIMIT};
 use crate::buf::IoBuf;
 use crate::driver::shared_fd::SharedFd;
+use crate::future::Either;
 use crate::op;
 use crate::runtime::context::Context;
-use crate::transport::signal::race;
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -120,11 +120,11 @@ async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
         other => return other,
     }
     let bytes = std::mem::take(&mut batch.bytes);
-    let sending = race!(
+    let sending = crate::race!(
         op::send::send(fd, bytes.slice(batch.sent..), 0),
         t.inner.changed.until(|| t.inner.state.borrow().aborted)
     );
-    let Ok((res, slice)) = sending else {
+    let Either::Left((res, slice)) = sending else {
         return Next::Stop;
     };
     batch.bytes = slice.into_inner();
