@@ -125,7 +125,8 @@ both_backends! {
     fn a_sleep_counts_from_its_call_and_reports_an_honest_deadline(backend) {
         let rt = runtime(backend);
         rt.block_on(async {
-            let d = Duration::from_millis(8);
+            // Long enough that a stalled VM cannot make `is_elapsed` below true early.
+            let d = Duration::from_millis(40);
             // Asked before the turn ends: fixed on the spot, then kept.
             let called = Instant::now();
             let mut s = Box::pin(sleep(d));

@@ -189,17 +189,19 @@ fn record_poll(ctx: &Context, started: u64, site: Option<&'static Location<'stat
 /// the same turn reuses for its sleep timeout.
 fn fire_timers(ctx: &Context, limit: u32) -> Option<u64> {
     use crate::time::clock;
-    let mut next = ctx.timers.borrow().next_wake()?; // no timers: no clock read either
-    let now_ns = clock::precise_now_ns();
-    let now = clock::tick_of_now(now_ns);
-    {
-        // Sleeps made since the last check start now: this reading follows all of them.
+    let (now_ns, next) = {
         let mut wheel = ctx.timers.borrow_mut();
+        let next = wheel.next_wake()?; // no timers: no clock read either
+        let now_ns = clock::precise_now_ns();
         if wheel.has_pending() {
+            // Sleeps made since the last check start now: this reading follows all of them.
             crate::time::sleep::start_pending(&mut wheel, now_ns);
-            next = wheel.next_wake().unwrap_or(u64::MAX);
+            (now_ns, wheel.next_wake().unwrap_or(u64::MAX))
+        } else {
+            (now_ns, next)
         }
-    }
+    };
+    let now = clock::tick_of_now(now_ns);
     if next > now {
         return Some(now_ns);
     }

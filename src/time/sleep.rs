@@ -115,6 +115,14 @@ fn tick_deadline_ns(tick: u64) -> u64 {
     clock::tick_start_ns(tick).map_or(u64::MAX, never_unfixed)
 }
 
+/// The deadline of a fired timer: its tick, unless the entry was reused since; then now,
+/// which is past the deadline (late, never early).
+fn fired_deadline_ns(wheel: &Wheel<Waker>, key: TimerKey) -> u64 {
+    wheel
+        .fired_at(key)
+        .map_or_else(clock::now_ns, tick_deadline_ns)
+}
+
 /// Fixes the start of every pending `sleep(d)` on `wheel` at `now_ns`, a clock reading
 /// taken after all of them were made. The loop calls it before it looks for due timers.
 pub(crate) fn start_pending(wheel: &mut Wheel<Waker>, now_ns: u64) {
@@ -160,11 +168,7 @@ impl Sleep {
                         wheel.reset(key, clock::tick_at_or_after(ns));
                         ns
                     }
-                    // Fired before anyone asked: its tick, unless the entry was reused;
-                    // then now, which is past the deadline (late, never early).
-                    None => wheel
-                        .fired_at(key)
-                        .map_or_else(clock::now_ns, tick_deadline_ns),
+                    None => fired_deadline_ns(&wheel, key),
                 })
             })
             .flatten()
@@ -214,9 +218,7 @@ impl Future for Sleep {
                             // still knows it.
                             let deadline_ns = this.deadline_ns.get_mut();
                             if *deadline_ns == UNFIXED {
-                                *deadline_ns = wheel
-                                    .fired_at(key)
-                                    .map_or_else(clock::now_ns, tick_deadline_ns);
+                                *deadline_ns = fired_deadline_ns(&wheel, key);
                             }
                             Poll::Ready(())
                         }
