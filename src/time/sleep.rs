@@ -13,6 +13,7 @@ use crate::runtime::context;
 use crate::time::clock;
 use crate::time::wheel::{Due, TimerKey, Wheel};
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{self, Poll, Waker};
@@ -40,9 +41,13 @@ pub struct Sleep {
     /// For `sleep(d)`: `d` in nanoseconds, counted from a start fixed later.
     delay_ns: u64,
     /// The loop and wheel entry once registered; a stale key means the timer fired.
-    entry: Option<(u64, TimerKey)>,
+    entry: Option<Armed>,
     fired: bool,
 }
+
+/// A timer's loop (loop ids start at 1) and its key on that loop's wheel: 16 bytes, so it
+/// is returned in registers and `Sleep` stays at 40 bytes.
+type Armed = (NonZeroU64, TimerKey);
 
 /// Waits for `duration` (asyncio's `asyncio.sleep`). `Duration::MAX` waits forever.
 ///
@@ -61,15 +66,15 @@ pub struct Sleep {
 pub fn sleep(duration: Duration) -> Sleep {
     let delay_ns = clock::duration_ns(duration);
     let pending = if delay_ns < UNFIXED {
-        context::with_current(|ctx| {
+        context::try_with_current(|ctx| {
+            let loop_id = ctx.loop_id;
             let mut wheel = ctx.timers.try_borrow_mut().ok()?;
             let key = wheel.insert_pending(delay_ns);
             if wheel.pending_len() >= PENDING_BATCH {
                 start_pending(&mut wheel, clock::now_ns());
             }
-            Some((ctx.shared.loop_id, key))
+            Some((loop_id, key))
         })
-        .flatten()
     } else {
         None
     };
@@ -156,8 +161,8 @@ impl Sleep {
             return known;
         }
         let on_its_loop = self.entry.and_then(|(loop_id, key)| {
-            context::with_current(|ctx| {
-                if ctx.shared.loop_id != loop_id {
+            context::try_with_current(|ctx| {
+                if ctx.loop_id != loop_id {
                     return None;
                 }
                 let mut wheel = ctx.timers.try_borrow_mut().ok()?;
@@ -171,7 +176,6 @@ impl Sleep {
                     None => fired_deadline_ns(&wheel, key),
                 })
             })
-            .flatten()
         });
         match on_its_loop {
             Some(ns) => {
@@ -190,7 +194,7 @@ impl Sleep {
         if let Some((loop_id, key)) = self.entry {
             let tick = clock::tick_at_or_after(deadline_ns);
             let moved = context::with_current(|ctx| {
-                ctx.shared.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
+                ctx.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
             });
             if moved != Some(true) {
                 // Fired (or on another loop): register afresh on the next poll.
@@ -211,7 +215,7 @@ impl Future for Sleep {
         let polled = context::with_current(|ctx| {
             let mut wheel = ctx.timers.borrow_mut();
             if let Some((loop_id, key)) = this.entry {
-                if loop_id == ctx.shared.loop_id {
+                if ctx.loop_id == loop_id {
                     return match wheel.payload_mut(key) {
                         None => {
                             // Fired: keep its deadline for `deadline()` while the wheel
@@ -245,7 +249,7 @@ impl Future for Sleep {
             if tick <= wheel.elapsed() {
                 return Poll::Ready(());
             }
-            this.entry = Some((ctx.shared.loop_id, wheel.insert(tick, cx.waker().clone())));
+            this.entry = Some((ctx.loop_id, wheel.insert(tick, cx.waker().clone())));
             Poll::Pending
         });
         match polled {
@@ -268,7 +272,7 @@ impl Drop for Sleep {
         if let Some((loop_id, key)) = self.entry.take() {
             // Off its loop's thread the entry simply fires later and wakes nobody.
             context::with_current(|ctx| {
-                if ctx.shared.loop_id == loop_id {
+                if ctx.loop_id == loop_id {
                     if let Ok(mut wheel) = ctx.timers.try_borrow_mut() {
                         wheel.remove(key);
                     }

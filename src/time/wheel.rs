@@ -33,10 +33,25 @@ const PENDING_LIST: u16 = EXPIRED_LIST + 1;
 const LISTS: usize = LEVELS * SLOTS + 2;
 
 /// A handle to one timer; stale handles (after the timer was removed) are ignored.
+///
+/// The entry's index and generation packed in one word: a single scalar, so a key and
+/// its loop id travel as a register pair (two 4-byte fields made callers write it in
+/// pieces and read it back whole, stalling store forwarding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TimerKey {
-    index: u32,
-    generation: u32,
+pub(crate) struct TimerKey(u64);
+
+impl TimerKey {
+    fn new(index: u32, generation: u32) -> Self {
+        Self(u64::from(generation) << 32 | u64::from(index))
+    }
+
+    fn index(self) -> u32 {
+        self.0 as u32
+    }
+
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +139,7 @@ impl<T> Wheel<T> {
     /// Adds a timer due at tick `deadline` (any value, including the past and `u64::MAX`).
     pub(crate) fn insert(&mut self, deadline: u64, payload: T) -> TimerKey {
         let key = self.occupy(deadline, Some(payload));
-        self.place(key.index);
+        self.place(key.index());
         key
     }
 
@@ -133,7 +148,7 @@ impl<T> Wheel<T> {
     /// keeps [`Wheel::next_wake`] at "now" until resolved.
     pub(crate) fn insert_pending(&mut self, delay: u64) -> TimerKey {
         let key = self.occupy(delay, None);
-        self.link(key.index, PENDING_LIST);
+        self.link(key.index(), PENDING_LIST);
         self.pending += 1;
         key
     }
@@ -177,8 +192,10 @@ impl<T> Wheel<T> {
     /// until the next [`Wheel::advance`]).
     pub(crate) fn fired_at(&self, key: TimerKey) -> Option<u64> {
         self.entries
-            .get(key.index as usize)
-            .filter(|e| e.place == Place::Vacant && e.generation == key.generation.wrapping_add(1))
+            .get(key.index() as usize)
+            .filter(|e| {
+                e.place == Place::Vacant && e.generation == key.generation().wrapping_add(1)
+            })
             .map(|e| e.deadline)
     }
 
@@ -202,16 +219,13 @@ impl<T> Wheel<T> {
         entry.deadline = deadline;
         entry.payload = payload;
         self.armed += 1;
-        TimerKey {
-            index,
-            generation: entry.generation,
-        }
+        TimerKey::new(index, entry.generation)
     }
 
     fn entry(&self, key: TimerKey) -> Option<&Entry<T>> {
         self.entries
-            .get(key.index as usize)
-            .filter(|e| e.generation == key.generation && e.place != Place::Vacant)
+            .get(key.index() as usize)
+            .filter(|e| e.generation == key.generation() && e.place != Place::Vacant)
     }
 
     /// Whether the timer is still armed. Fired timers are freed as they are handed out,
@@ -224,17 +238,17 @@ impl<T> Wheel<T> {
     /// Replaces the payload of a live timer (the runtime refreshes the waker this way).
     pub(crate) fn payload_mut(&mut self, key: TimerKey) -> Option<&mut Option<T>> {
         self.entry(key)?;
-        Some(&mut self.entries[key.index as usize].payload)
+        Some(&mut self.entries[key.index() as usize].payload)
     }
 
     /// Cancels a timer, returning its payload; `None` for a stale key (already fired or
     /// removed). O(1).
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
         self.entry(key)?;
-        self.unlink(key.index);
+        self.unlink(key.index());
         self.armed -= 1;
-        let payload = self.vacate(key.index);
-        self.free.push(key.index);
+        let payload = self.vacate(key.index());
+        self.free.push(key.index());
         payload
     }
 
@@ -252,9 +266,9 @@ impl<T> Wheel<T> {
         if self.entry(key).is_none() {
             return false;
         }
-        self.unlink(key.index);
-        self.entries[key.index as usize].deadline = deadline;
-        self.place(key.index);
+        self.unlink(key.index());
+        self.entries[key.index() as usize].deadline = deadline;
+        self.place(key.index());
         true
     }
 
@@ -289,10 +303,7 @@ impl<T> Wheel<T> {
         }
         self.unlink(index);
         self.armed -= 1;
-        let key = TimerKey {
-            index,
-            generation: self.entries[index as usize].generation,
-        };
+        let key = TimerKey::new(index, self.entries[index as usize].generation);
         let payload = self.vacate(index);
         self.fired.push(index);
         Some((key, payload))
