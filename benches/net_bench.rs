@@ -171,19 +171,14 @@ fn window(child: &ChildServer, cfg: &Config) -> Measured {
     }
 }
 
-/// Every server of one workload, measured in `ROUNDS` interleaved rounds (A B C D A B C D
-/// …) so that drift in the machine's speed hits all of them alike; each figure is the
-/// median of its rounds. Syscalls are counted once per server, in a separate window.
+/// Every server of one workload, measured in `ROUNDS` interleaved rounds so that drift in
+/// the machine's speed hits all of them alike; each figure is the median of its rounds.
+/// Every round starts each server afresh: one server process can run 10-20% slower than
+/// the next for its whole life (measured for tokio and ringloop alike: where the kernel
+/// places its memory), and a single process per server made that luck decide a row.
+/// Syscalls are counted once per server (in the last round), in a separate window.
 fn measure_all(app: App, proto: Proto, size: usize) -> Vec<Measured> {
     const ROUNDS: usize = 5;
-    let children: Vec<Option<ChildServer>> = SERVERS
-        .iter()
-        .map(|server| {
-            ChildServer::start(server, app)
-                .map_err(|e| eprintln!("{server}: {e}"))
-                .ok()
-        })
-        .collect();
     let config = |child: &ChildServer, duration| Config {
         addr: child.addr,
         proto,
@@ -193,31 +188,44 @@ fn measure_all(app: App, proto: Proto, size: usize) -> Vec<Measured> {
         duration,
         requests: None,
     };
-    for child in children.iter().flatten() {
-        load(&config(child, Duration::from_millis(500))); // warm-up: connections, page faults, buffer rings
-    }
-    let mut windows: Vec<Vec<Measured>> = children.iter().map(|_| Vec::new()).collect();
-    for _ in 0..ROUNDS {
-        for (child, results) in children.iter().zip(&mut windows) {
-            if let Some(child) = child {
-                results.push(window(child, &config(child, scaled_secs(1.5))));
+    let mut windows: Vec<Vec<Measured>> = SERVERS.iter().map(|_| Vec::new()).collect();
+    let mut syscalls = vec![f64::NAN; SERVERS.len()];
+    for round in 0..ROUNDS {
+        let children: Vec<Option<ChildServer>> = SERVERS
+            .iter()
+            .map(|server| {
+                ChildServer::start(server, app)
+                    .map_err(|e| eprintln!("{server}: {e}"))
+                    .ok()
+            })
+            .collect();
+        for child in children.iter().flatten() {
+            load(&config(child, Duration::from_millis(500))); // warm-up: connections, page faults, buffer rings
+        }
+        // Which server goes first rotates from round to round.
+        for i in (0..SERVERS.len()).map(|i| (i + round) % SERVERS.len()) {
+            if let Some(child) = &children[i] {
+                windows[i].push(window(child, &config(child, scaled_secs(1.5))));
+                if round == ROUNDS - 1 {
+                    syscalls[i] = count_syscalls(child, &config(child, Duration::from_secs(120)));
+                }
             }
         }
     }
-    children
-        .iter()
-        .zip(windows)
-        .map(|(child, results)| {
-            let Some(child) = child else {
+    windows
+        .into_iter()
+        .zip(syscalls)
+        .map(|(results, syscalls)| {
+            if results.is_empty() {
                 return NOT_MEASURED;
-            };
+            }
             let pick = |f: fn(&Measured) -> f64| median(results.iter().map(f).collect());
             Measured {
                 per_second: pick(|m| m.per_second),
                 cpu_us: pick(|m| m.cpu_us),
                 p50_us: pick(|m| m.p50_us),
                 p99_us: pick(|m| m.p99_us),
-                syscalls: count_syscalls(child, &config(child, Duration::from_secs(120))),
+                syscalls,
             }
         })
         .collect()
