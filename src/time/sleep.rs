@@ -63,6 +63,7 @@ type Armed = (NonZeroU64, TimerKey);
 ///     assert!(start.elapsed() >= Duration::from_millis(20));
 /// }).unwrap();
 /// ```
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
     let delay_ns = clock::duration_ns(duration);
     let pending = if delay_ns < UNFIXED {
@@ -207,6 +208,7 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<()> {
         let this = &mut *self;
         if this.fired {
@@ -268,6 +270,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let Some((loop_id, key)) = self.entry.take() {
             // Off its loop's thread the entry simply fires later and wakes nobody.
