@@ -119,6 +119,17 @@ fn cancel_and_reset_are_exact() {
 }
 
 #[test]
+fn a_key_keeps_index_and_generation_apart() {
+    let extremes = [0, 1, 0x1234_5678, u32::MAX - 1, u32::MAX];
+    for index in extremes {
+        for generation in extremes {
+            let key = TimerKey::new(index, generation);
+            assert_eq!((key.index(), key.generation()), (index, generation));
+        }
+    }
+}
+
+#[test]
 fn fired_timer_frees_its_entry_for_reuse() {
     let mut wheel = Wheel::new();
     let key = wheel.insert(3, 7);
