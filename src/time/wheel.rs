@@ -26,6 +26,9 @@ const LEVELS: usize = 6;
 /// Ticks covered by the whole wheel.
 const SPAN: u64 = 1 << (SLOT_BITS as u64 * LEVELS as u64);
 const NIL: u32 = u32::MAX;
+/// The `prev` link of an entry `pop_expired` handed out (it is unlinked, so the link is
+/// free): tells a fired entry from a cancelled one for `fired_at`.
+const FIRED: u32 = NIL - 1;
 /// The list of entries that are due but not yet handed out.
 const EXPIRED_LIST: u16 = (LEVELS * SLOTS) as u16;
 /// The list of entries armed with a delay whose start is not fixed yet.
@@ -189,12 +192,15 @@ impl<T> Wheel<T> {
     }
 
     /// The tick a fired timer was due at, while its entry has not been reused (at least
-    /// until the next [`Wheel::advance`]).
+    /// until the next [`Wheel::advance`]); `None` for a timer that is armed, was
+    /// cancelled, or whose entry was reused.
     pub(crate) fn fired_at(&self, key: TimerKey) -> Option<u64> {
         self.entries
             .get(key.index() as usize)
             .filter(|e| {
-                e.place == Place::Vacant && e.generation == key.generation().wrapping_add(1)
+                e.place == Place::Vacant
+                    && e.prev == FIRED
+                    && e.generation == key.generation().wrapping_add(1)
             })
             .map(|e| e.deadline)
     }
@@ -305,6 +311,7 @@ impl<T> Wheel<T> {
         self.armed -= 1;
         let key = TimerKey::new(index, self.entries[index as usize].generation);
         let payload = self.vacate(index);
+        self.entries[index as usize].prev = FIRED;
         self.fired.push(index);
         Some((key, payload))
     }

@@ -235,6 +235,30 @@ fn a_fired_timer_remembers_its_tick_until_the_entry_is_reused() {
 }
 
 #[test]
+fn a_cancelled_timer_has_no_fired_tick() {
+    let mut wheel = Wheel::new();
+    let cancelled = wheel.insert(12, 1);
+    let pending = wheel.insert_pending(5);
+    assert_eq!(wheel.remove(cancelled), Some(1));
+    assert_eq!(
+        wheel.remove(pending),
+        None,
+        "a pending timer has no payload yet"
+    );
+    assert_eq!(wheel.fired_at(cancelled), None);
+    assert_eq!(wheel.fired_at(pending), None);
+    // The freed entries are reused by the next inserts, then fire: only the new keys
+    // report a tick.
+    let a = wheel.insert(15, 2);
+    let b = wheel.insert(16, 3);
+    wheel.advance(20);
+    assert_eq!(fire_all(&mut wheel), vec![2, 3]);
+    assert_eq!((wheel.fired_at(a), wheel.fired_at(b)), (Some(15), Some(16)));
+    assert_eq!(wheel.fired_at(cancelled), None);
+    assert_eq!(wheel.fired_at(pending), None);
+}
+
+#[test]
 fn next_wake_is_exact_for_near_timers_across_levels() {
     for deadline in [
         1u64, 63, 64, 65, 4095, 4096, 4097, 262_143, 262_145, 16_777_300,
