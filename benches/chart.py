@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Draws docs/bench-throughput.svg from the rows `cargo bench` appended to
-target/bench-results.csv (name,unit,contender,value; the latest value of each pair wins).
+target/bench-results.csv (name,unit,contender,value,scale; the latest value of each pair
+wins). Only rows recorded at the scale of the file's last throughput row are drawn, so a
+`BENCH_SCALE=0.1` smoke run neither adds panels of its own nor mixes into a full run's.
+Rows without a scale (files from before it was recorded) count as scale 1.
 
 One panel per throughput row (req/s, reads/s), one bar per backend or peer, bars scaled
 within the panel so rows of very different size read alike; the figure sits on each bar.
@@ -23,26 +26,28 @@ RATES = ("req/s", "reads/s")
 
 
 def load(path):
+    with open(path, newline="") as f:
+        records = [r + ["1"] if len(r) == 4 else r for r in csv.reader(f)]
+    records = [r for r in records if len(r) == 5 and r[1] in RATES]
+    if not records:
+        return []
+    last_scale = records[-1][4]
     rows = {}
     order = []
-    with open(path, newline="") as f:
-        for record in csv.reader(f):
-            if len(record) != 4:
-                continue
-            name, unit, contender, value = record
-            if unit not in RATES:
-                continue
-            try:
-                number = float(value)
-            except ValueError:
-                continue
-            if number != number:  # NaN: not measured
-                continue
-            key = (name, unit)
-            if key not in rows:
-                rows[key] = {}
-                order.append(key)
-            rows[key][contender] = number
+    for name, unit, contender, value, scale in records:
+        if scale != last_scale:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if number != number:  # NaN: not measured
+            continue
+        key = (name, unit)
+        if key not in rows:
+            rows[key] = {}
+            order.append(key)
+        rows[key][contender] = number
     return [(name, unit, rows[(name, unit)]) for name, unit in order]
 
 

@@ -119,8 +119,8 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// Appends `name,unit,contender,value` lines to `target/bench-results.csv`, the input of
-/// `benches/chart.py`.
+/// Appends `name,unit,contender,value,scale` lines to `target/bench-results.csv`, the
+/// input of `benches/chart.py` (which draws only the rows of the last run's scale).
 pub fn record(rows: &[Row], columns: &[&str]) {
     use std::io::Write;
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
@@ -137,11 +137,12 @@ pub fn record(rows: &[Row], columns: &[&str]) {
             let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
             let _ = writeln!(
                 file,
-                "{},{},{},{}",
+                "{},{},{},{},{}",
                 quote(&r.name),
                 quote(r.unit),
                 quote(column),
-                value
+                value,
+                scale()
             );
         }
     }
