@@ -89,7 +89,7 @@ impl Drop for FdInner {
         };
         let fd = self.raw;
         context::with_current(|ctx| {
-            if ctx.loop_id.get() != loop_id {
+            if ctx.shared.loop_id.get() != loop_id {
                 return;
             }
             match ctx.driver.try_borrow_mut() {

@@ -8,16 +8,12 @@ use crate::task::owned::OwnedTasks;
 use crate::time::wheel::Wheel;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::num::NonZeroU64;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
 pub(crate) struct Context {
-    /// `shared.loop_id`, kept here too: the timer and spawn paths compare it on every
-    /// call, and this saves them a dependent load through `shared`.
-    pub(crate) loop_id: NonZeroU64,
     pub(crate) shared: Arc<Shared>,
     pub(crate) run_queue: RefCell<VecDeque<Task>>,
     pub(crate) owned: OwnedTasks,
@@ -44,8 +40,6 @@ impl Context {
         stall_threshold: Option<Duration>,
     ) -> Self {
         Self {
-            // Loop ids start at 1.
-            loop_id: NonZeroU64::MIN.saturating_add(shared.loop_id.saturating_sub(1)),
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             owned: OwnedTasks::new(),
@@ -120,7 +114,7 @@ pub(crate) fn with_run_queue<R>(
     f: impl FnOnce(&mut VecDeque<Task>) -> R,
 ) -> Option<R> {
     with_current(|ctx| {
-        if ctx.loop_id.get() != loop_id {
+        if ctx.shared.loop_id.get() != loop_id {
             return None;
         }
         let mut queue = ctx.run_queue.try_borrow_mut().ok()?;

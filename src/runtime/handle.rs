@@ -46,7 +46,7 @@ impl Handle {
         if let Some(ctx) = on_loop {
             return super::spawn_on(&ctx, future, site);
         }
-        let spawned = crate::task::cell::new_task(future, self.shared.loop_id, site, false);
+        let spawned = crate::task::cell::new_task(future, self.shared.loop_id.get(), site, false);
         if let Err(task) = self.shared.push_remote(spawned.queued) {
             // The loop has shut down and never saw this task: nobody else can reach its
             // (Send) future, so completing it as cancelled here is safe.

@@ -192,7 +192,7 @@ fn spawn_raw<F: Future + 'static>(
     future: F,
     site: &'static Location<'static>,
 ) -> crate::task::cell::Task {
-    let spawned = crate::task::cell::new_task(future, ctx.loop_id.get(), site, true);
+    let spawned = crate::task::cell::new_task(future, ctx.shared.loop_id.get(), site, true);
     if let Some(owned) = spawned.owned {
         ctx.owned.insert(owned);
     }

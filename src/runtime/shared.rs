@@ -6,6 +6,7 @@ use crate::driver::user_data::OpKey;
 use crate::sys::EventFd;
 use crate::task::cell::Task;
 use std::io;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -21,7 +22,8 @@ pub(crate) struct Remote {
 }
 
 pub(crate) struct Shared {
-    pub(crate) loop_id: u64,
+    /// Starts at 1, so a `(loop id, key)` pair fits two registers (see `time::sleep`).
+    pub(crate) loop_id: NonZeroU64,
     remote: Mutex<Remote>,
     closed: AtomicBool,
     has_remote: AtomicBool,
@@ -43,7 +45,7 @@ static LOOPS: Mutex<Vec<(u64, Weak<Shared>)>> = Mutex::new(Vec::new());
 pub(crate) fn register_loop(shared: &Arc<Shared>) {
     let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
     loops.retain(|(_, weak)| weak.strong_count() > 0);
-    loops.push((shared.loop_id, Arc::downgrade(shared)));
+    loops.push((shared.loop_id.get(), Arc::downgrade(shared)));
 }
 
 /// The loop with this id, unless it has shut down.
@@ -61,7 +63,12 @@ fn unregister_loop(loop_id: u64) {
 impl Shared {
     pub(crate) fn new(pool_threads: usize) -> io::Result<Self> {
         Ok(Self {
-            loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            // Counting from 1, the id is never 0 (wrapping would take 2^64 loops).
+            loop_id: NonZeroU64::MIN.saturating_add(
+                NEXT_LOOP_ID
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_sub(1),
+            ),
             remote: Mutex::new(Remote::default()),
             closed: AtomicBool::new(false),
             has_remote: AtomicBool::new(false),
@@ -142,7 +149,7 @@ impl Shared {
     pub(crate) fn close(&self) -> Remote {
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, Ordering::Release);
-        unregister_loop(self.loop_id);
+        unregister_loop(self.loop_id.get());
         Remote {
             tasks: std::mem::take(&mut remote.tasks),
             callbacks: std::mem::take(&mut remote.callbacks),

@@ -68,7 +68,7 @@ pub fn sleep(duration: Duration) -> Sleep {
     let delay_ns = clock::duration_ns(duration);
     let pending = if delay_ns < UNFIXED {
         context::try_with_current(|ctx| {
-            let loop_id = ctx.loop_id;
+            let loop_id = ctx.shared.loop_id;
             let mut wheel = ctx.timers.try_borrow_mut().ok()?;
             let key = wheel.insert_pending(delay_ns);
             if wheel.pending_len() >= PENDING_BATCH {
@@ -163,7 +163,7 @@ impl Sleep {
         }
         let on_its_loop = self.entry.and_then(|(loop_id, key)| {
             context::try_with_current(|ctx| {
-                if ctx.loop_id != loop_id {
+                if ctx.shared.loop_id != loop_id {
                     return None;
                 }
                 let mut wheel = ctx.timers.try_borrow_mut().ok()?;
@@ -195,7 +195,7 @@ impl Sleep {
         if let Some((loop_id, key)) = self.entry {
             let tick = clock::tick_at_or_after(deadline_ns);
             let moved = context::with_current(|ctx| {
-                ctx.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
+                ctx.shared.loop_id == loop_id && ctx.timers.borrow_mut().reset(key, tick)
             });
             if moved != Some(true) {
                 // Fired (or on another loop): register afresh on the next poll.
@@ -217,7 +217,7 @@ impl Future for Sleep {
         let polled = context::with_current(|ctx| {
             let mut wheel = ctx.timers.borrow_mut();
             if let Some((loop_id, key)) = this.entry {
-                if ctx.loop_id == loop_id {
+                if ctx.shared.loop_id == loop_id {
                     return match wheel.payload_mut(key) {
                         None => {
                             // Fired: keep its deadline for `deadline()` while the wheel
@@ -251,7 +251,7 @@ impl Future for Sleep {
             if tick <= wheel.elapsed() {
                 return Poll::Ready(());
             }
-            this.entry = Some((ctx.loop_id, wheel.insert(tick, cx.waker().clone())));
+            this.entry = Some((ctx.shared.loop_id, wheel.insert(tick, cx.waker().clone())));
             Poll::Pending
         });
         match polled {
@@ -275,7 +275,7 @@ impl Drop for Sleep {
         if let Some((loop_id, key)) = self.entry.take() {
             // Off its loop's thread the entry simply fires later and wakes nobody.
             context::with_current(|ctx| {
-                if ctx.loop_id == loop_id {
+                if ctx.shared.loop_id == loop_id {
                     if let Ok(mut wheel) = ctx.timers.try_borrow_mut() {
                         wheel.remove(key);
                     }

@@ -204,7 +204,7 @@ impl EpollDriver {
     /// `fd`'s registration on this loop, if it has one.
     fn registered(&self, fd: &SharedFd) -> Option<u32> {
         let (loop_id, registration) = fd.registration()?;
-        (loop_id == self.shared.loop_id && self.registrations.contains(registration as usize))
+        (loop_id == self.shared.loop_id.get() && self.registrations.contains(registration as usize))
             .then_some(registration)
     }
 
@@ -278,7 +278,7 @@ impl EpollDriver {
             self.registrations.remove(registration as usize);
             return Err(err);
         }
-        fd.set_registration(Some((self.shared.loop_id, registration)));
+        fd.set_registration(Some((self.shared.loop_id.get(), registration)));
         self.counters.registrations = self.registrations.len() as u64;
         Ok(registration)
     }
