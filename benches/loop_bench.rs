@@ -281,17 +281,18 @@ const SAMPLES: usize = 5;
 /// Samples for the million-sleeps rows: each is a child process per peer (1-2.5 s).
 const SLEEP_SAMPLES: usize = 3;
 
-/// Each peer's median over `samples` runs of `measure`, taken in rounds that rotate which
-/// peer goes first, so that a slow phase of the machine falls on every peer alike.
-fn interleaved_medians(samples: usize, measure: &mut dyn FnMut(Peer) -> f64) -> [f64; 3] {
-    let mut values: [Vec<f64>; 3] = Default::default();
+/// Each peer's `samples` results of `measure` (indexed like `PEERS`), taken in rounds that
+/// rotate which peer goes first, so that a slow phase of the machine falls on every peer
+/// alike.
+fn interleaved<T>(samples: usize, mut measure: impl FnMut(Peer) -> T) -> [Vec<T>; 3] {
+    let mut values: [Vec<T>; 3] = Default::default();
     for round in 0..samples {
         for i in 0..PEERS.len() {
             let peer = PEERS[(round + i) % PEERS.len()];
             values[peer as usize].push(measure(peer));
         }
     }
-    values.map(common::median)
+    values
 }
 
 fn main() {
@@ -320,7 +321,7 @@ fn main() {
     let mut add = |name: String, unit, target: &str, measure: &dyn Fn(Peer) -> f64| {
         if want(&name) {
             rows.push(Row {
-                values: interleaved_medians(SAMPLES, &mut |p| measure(p)).to_vec(),
+                values: interleaved(SAMPLES, measure).map(common::median).to_vec(),
                 name,
                 unit,
                 target: target.into(),
@@ -354,17 +355,7 @@ fn main() {
     // One set of child runs gives both sleep rows (wall and RSS): each sample is a child
     // process per peer, so the rows take their medians from a fixed list of runs.
     let sleeps = std::cell::OnceCell::new();
-    let sleeps = || {
-        sleeps.get_or_init(|| {
-            let mut runs: [Vec<(f64, f64)>; 3] = Default::default();
-            interleaved_medians(SLEEP_SAMPLES, &mut |p| {
-                let run = many_sleeps(p);
-                runs[p as usize].push(run);
-                run.0
-            });
-            runs
-        })
-    };
+    let sleeps = || sleeps.get_or_init(|| interleaved(SLEEP_SAMPLES, many_sleeps));
     let sleep_median = |p: Peer, field: fn(&(f64, f64)) -> f64| {
         common::median(sleeps()[p as usize].iter().map(field).collect())
     };
