@@ -230,47 +230,49 @@ fn many_sleeps(peer: Peer) -> (f64, f64) {
 fn child_sleeps(peer: Peer, n: usize) {
     pin_to_cpu(0);
     let before = rss_bytes();
+    let sec = Duration::from_secs(1);
     let (wall, peak, harness) = on(peer, async move {
-        let start = Instant::now();
-        let peak = std::rc::Rc::new(std::cell::Cell::new(0u64));
-        let handles: Vec<Pin<Box<dyn Future<Output = ()>>>> = (0..n)
-            .map(|_| -> Pin<Box<dyn Future<Output = ()>>> {
-                match peer {
-                    Peer::Ringloop => {
-                        let h = ringloop::spawn(ringloop::time::sleep(Duration::from_secs(1)));
-                        Box::pin(async move { h.await.unwrap() })
-                    }
-                    Peer::Tokio => {
-                        let h =
-                            tokio::task::spawn_local(tokio::time::sleep(Duration::from_secs(1)));
-                        Box::pin(async move { h.await.unwrap() })
-                    }
-                    Peer::Monoio => {
-                        let h = monoio::spawn(monoio::time::sleep(Duration::from_secs(1)));
-                        Box::pin(h)
-                    }
-                }
-            })
-            .collect();
-        // The join futures (one Box each, plus its slot in `handles`) are the harness's,
-        // not the runtime's: count them as the allocator does (glibc: 8 bytes of header,
-        // 16-byte granularity, 32 bytes at least) so they can be taken out below.
-        let harness: usize = handles
-            .iter()
-            .map(|h| (std::mem::size_of_val(&**h) + 8).div_ceil(16).max(2) * 16 + 16)
-            .sum();
-        // Let every task start sleeping, then measure the memory they hold.
-        sleep_future(peer, Duration::from_millis(500)).await;
-        peak.set(rss_bytes());
-        for h in handles {
-            h.await;
+        match peer {
+            Peer::Ringloop => {
+                let spawn = || ringloop::spawn(ringloop::time::sleep(sec));
+                sleepers(peer, n, spawn, Result::unwrap).await
+            }
+            Peer::Tokio => {
+                let spawn = || tokio::task::spawn_local(tokio::time::sleep(sec));
+                sleepers(peer, n, spawn, Result::unwrap).await
+            }
+            Peer::Monoio => {
+                let spawn = || monoio::spawn(monoio::time::sleep(sec));
+                sleepers(peer, n, spawn, drop).await
+            }
         }
-        (start.elapsed().as_secs_f64(), peak.get(), harness)
     });
     println!(
         "{wall} {}",
         (peak.saturating_sub(before) as f64 - harness as f64) / n as f64
     );
+}
+
+/// Spawns `n` sleeping tasks, measures RSS once they all sleep, joins them (`check`
+/// takes each join result): (wall seconds, peak RSS, bytes the harness itself holds).
+/// The join handles sit unboxed in one vector, so the harness adds one allocation to
+/// what is timed and counted, not one per task.
+async fn sleepers<H: Future>(
+    peer: Peer,
+    n: usize,
+    spawn: impl FnMut() -> H,
+    check: impl Fn(H::Output),
+) -> (f64, u64, usize) {
+    let start = Instant::now();
+    let handles: Vec<H> = std::iter::repeat_with(spawn).take(n).collect();
+    let harness = handles.capacity() * std::mem::size_of::<H>();
+    // Let every task start sleeping, then measure the memory they hold.
+    sleep_future(peer, Duration::from_millis(500)).await;
+    let peak = rss_bytes();
+    for h in handles {
+        check(h.await);
+    }
+    (start.elapsed().as_secs_f64(), peak, harness)
 }
 
 /// Samples per peer for each row; the row shows each peer's median. One sample is a
