@@ -55,8 +55,9 @@ pub(crate) enum Shim<'a> {
 /// One kind of operation, performable by either backend.
 pub(crate) trait OpSpec: Unpin + 'static {
     type Output;
-    /// The io_uring entry; the driver sets `user_data`.
-    fn uring_entry(&mut self) -> io_uring::squeue::Entry;
+    /// The io_uring entry; the driver sets `user_data`. `files` names a descriptor's
+    /// fixed-file slot in this ring, where it has one.
+    fn uring_entry(&mut self, files: &Files<'_>) -> io_uring::squeue::Entry;
     /// The same operation as a syscall, for the epoll shim.
     fn syscall(&mut self) -> Syscall;
     fn shim(&self) -> Shim<'_>;
@@ -75,6 +76,25 @@ pub(crate) trait OpSpec: Unpin + 'static {
 impl<T: OpSpec> Orphan for T {
     fn release(self: Box<Self>, res: RawResult) {
         (*self).release_late(res);
+    }
+}
+
+/// The fixed-file table of the ring an entry is built for (see `uring::fixed_files`).
+pub(crate) struct Files<'a>(pub(crate) Option<&'a std::rc::Rc<uring::fixed_files::FixedFiles>>);
+
+impl Files<'_> {
+    /// `fd`'s slot in this ring's table, if it has one there; a stream socket gets one
+    /// here on its eighth op (see `uring::fixed_files`).
+    pub(crate) fn slot(&self, fd: &shared_fd::SharedFd) -> Option<u32> {
+        let table = self.0?;
+        if let Some(slot) = table.slot_of(fd) {
+            return Some(slot);
+        }
+        if fd.kind() == shared_fd::FdKind::Stream && fd.count_use() {
+            table.register(fd);
+            return table.slot_of(fd);
+        }
+        None
     }
 }
 
@@ -243,7 +263,7 @@ impl Driver {
 
     pub(crate) fn counters(&self) -> DriverCounters {
         match self {
-            Driver::Uring(d) => d.counters,
+            Driver::Uring(d) => d.counters(),
             Driver::Epoll(d) => d.counters,
         }
     }

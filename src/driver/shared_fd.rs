@@ -4,8 +4,9 @@
 //! until the completion arrives, so the descriptor is closed only after the last op
 //! on it is finished: its number can never be reused under an in-flight op.
 
+use crate::driver::uring::fixed_files::FixedSlot;
 use crate::runtime::context;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -30,7 +31,16 @@ struct FdInner {
     kind: FdKind,
     /// (loop id, registration index) once the epoll shim has registered the fd.
     registration: Cell<Option<(u64, u32)>>,
+    /// Its slot in a ring's fixed-file table, once it has one (emptied when this drops,
+    /// before the descriptor closes).
+    fixed: OnceCell<FixedSlot>,
+    /// Ops built for it so far, up to `SLOT_AFTER_OPS`.
+    uses: Cell<u8>,
 }
+
+/// A stream socket gets a fixed-file slot on this op: a slot costs two syscalls (taking
+/// and emptying it) and saves a lookup per op, so short connections never pay for one.
+const SLOT_AFTER_OPS: u8 = 8;
 
 #[derive(Clone)]
 pub(crate) struct SharedFd {
@@ -45,6 +55,8 @@ impl SharedFd {
                 fd: Some(fd),
                 kind,
                 registration: Cell::new(None),
+                fixed: OnceCell::new(),
+                uses: Cell::new(0),
             }),
         }
     }
@@ -63,6 +75,25 @@ impl SharedFd {
 
     pub(crate) fn set_registration(&self, registration: Option<(u64, u32)>) {
         self.inner.registration.set(registration);
+    }
+
+    pub(crate) fn fixed_slot(&self) -> Option<&FixedSlot> {
+        self.inner.fixed.get()
+    }
+
+    /// Counts an op built for it; `true` exactly once, on the op that should take a slot.
+    pub(crate) fn count_use(&self) -> bool {
+        let uses = self.inner.uses.get();
+        if uses >= SLOT_AFTER_OPS {
+            return false;
+        }
+        self.inner.uses.set(uses + 1);
+        uses + 1 == SLOT_AFTER_OPS
+    }
+
+    pub(crate) fn set_fixed_slot(&self, slot: FixedSlot) {
+        // Only `FixedFiles::register` sets it, after checking it is unset.
+        let _ = self.inner.fixed.set(slot);
     }
 
     /// Takes the descriptor out if nothing else (no in-flight op) holds it, deregistering
@@ -84,6 +115,9 @@ impl fmt::Debug for SharedFd {
 
 impl Drop for FdInner {
     fn drop(&mut self) {
+        // Empty the fixed-file slot first: the socket closes with its descriptor only once
+        // the ring's table lets go of it.
+        drop(self.fixed.take());
         let Some((loop_id, registration)) = self.registration.get() else {
             return;
         };

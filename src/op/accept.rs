@@ -3,7 +3,7 @@
 use super::Op;
 use crate::driver::lifecycle::RawResult;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::socket::RawSockAddr;
 use crate::sys::syscall::Syscall;
 use crate::sys::{close_raw, owned_fd};
@@ -20,7 +20,7 @@ const FLAGS: i32 = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
 
 impl OpSpec for Accept {
     type Output = io::Result<(OwnedFd, RawSockAddr)>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         *self.addr = RawSockAddr::empty();
         opcode::Accept::new(
             types::Fd(self.fd.raw()),

@@ -1,7 +1,7 @@
 //! Close a descriptor that no op uses any more, reporting the kernel's answer.
 
 use super::Op;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -13,7 +13,7 @@ pub(crate) struct Close {
 
 impl OpSpec for Close {
     type Output = io::Result<()>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         opcode::Close::new(types::Fd(self.fd)).build()
     }
     fn syscall(&mut self) -> Syscall {

@@ -3,7 +3,7 @@
 
 use super::Op;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::socket::RawSockAddr;
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
@@ -16,7 +16,7 @@ pub(crate) struct Connect {
 
 impl OpSpec for Connect {
     type Output = io::Result<SharedFd>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         opcode::Connect::new(
             types::Fd(self.fd.raw()),
             self.addr.as_ptr(),

@@ -2,7 +2,7 @@
 
 use super::Op;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -14,7 +14,7 @@ pub(crate) struct Fsync {
 
 impl OpSpec for Fsync {
     type Output = io::Result<()>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         let flags = if self.datasync {
             types::FsyncFlags::DATASYNC
         } else {

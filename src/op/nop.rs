@@ -1,7 +1,7 @@
 //! No-op: a full round trip through the backend, for tests and benchmarks.
 
 use super::Op;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue};
 use std::io;
@@ -10,7 +10,7 @@ pub(crate) struct Nop;
 
 impl OpSpec for Nop {
     type Output = io::Result<()>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         opcode::Nop::new().build()
     }
     fn syscall(&mut self) -> Syscall {

@@ -2,7 +2,7 @@
 
 use super::Op;
 use crate::driver::lifecycle::RawResult;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use crate::sys::{close_raw, owned_fd};
 use io_uring::{opcode, squeue, types};
@@ -18,7 +18,7 @@ pub(crate) struct Open {
 
 impl OpSpec for Open {
     type Output = io::Result<OwnedFd>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags | libc::O_CLOEXEC)
             .mode(self.mode)

@@ -3,7 +3,7 @@
 
 use super::Op;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -14,7 +14,7 @@ pub(crate) struct PollReadable {
 
 impl OpSpec for PollReadable {
     type Output = io::Result<()>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         opcode::PollAdd::new(types::Fd(self.fd.raw()), libc::POLLIN as u32).build()
     }
     fn syscall(&mut self) -> Syscall {

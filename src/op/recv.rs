@@ -3,7 +3,7 @@
 use super::{op_len, Op};
 use crate::driver::buf::{BufResult, IoBufMut};
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -16,11 +16,14 @@ pub(crate) struct Recv<B> {
 
 impl<B: IoBufMut> OpSpec for Recv<B> {
     type Output = BufResult<usize, B>;
-    fn uring_entry(&mut self) -> squeue::Entry {
-        let len = op_len(self.buf.bytes_total());
-        opcode::Recv::new(types::Fd(self.fd.raw()), self.buf.stable_mut_ptr(), len)
-            .flags(self.flags)
-            .build()
+    fn uring_entry(&mut self, files: &Files<'_>) -> squeue::Entry {
+        let (ptr, len) = (self.buf.stable_mut_ptr(), op_len(self.buf.bytes_total()));
+        match files.slot(&self.fd) {
+            Some(slot) => opcode::Recv::new(types::Fixed(slot), ptr, len),
+            None => opcode::Recv::new(types::Fd(self.fd.raw()), ptr, len),
+        }
+        .flags(self.flags)
+        .build()
     }
     fn syscall(&mut self) -> Syscall {
         let len = op_len(self.buf.bytes_total()) as usize;

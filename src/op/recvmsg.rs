@@ -3,7 +3,7 @@
 use super::{op_len_exact as op_len, Op};
 use crate::driver::buf::IoBufMut;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::socket::RawSockAddr;
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
@@ -40,7 +40,7 @@ impl<B: IoBufMut> RecvMsg<B> {
 
 impl<B: IoBufMut> OpSpec for RecvMsg<B> {
     type Output = (io::Result<(usize, RawSockAddr)>, B);
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         let msg = self.prepare();
         opcode::RecvMsg::new(types::Fd(self.fd.raw()), msg).build()
     }

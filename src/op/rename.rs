@@ -1,7 +1,7 @@
 //! Rename a file or directory (`renameat`).
 
 use super::Op;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -14,7 +14,7 @@ pub(crate) struct Rename {
 
 impl OpSpec for Rename {
     type Output = io::Result<()>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         let cwd = types::Fd(libc::AT_FDCWD);
         opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
     }

@@ -3,7 +3,7 @@
 use super::{op_len_exact as op_len, Op};
 use crate::driver::buf::{BufResult, IoBuf};
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::socket::RawSockAddr;
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
@@ -47,7 +47,7 @@ impl<B: IoBuf> SendMsg<B> {
 
 impl<B: IoBuf> OpSpec for SendMsg<B> {
     type Output = BufResult<usize, B>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         let msg = self.prepare();
         opcode::SendMsg::new(types::Fd(self.fd.raw()), msg)
             .flags(libc::MSG_NOSIGNAL as u32)

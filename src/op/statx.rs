@@ -2,7 +2,7 @@
 
 use super::Op;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -24,7 +24,7 @@ impl Statx {
 
 impl OpSpec for Statx {
     type Output = io::Result<libc::statx>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         let buf: *mut libc::statx = &mut *self.buf;
         opcode::Statx::new(
             types::Fd(self.dirfd()),

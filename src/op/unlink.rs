@@ -1,7 +1,7 @@
 //! Remove a file or an empty directory (`unlinkat`).
 
 use super::Op;
-use crate::driver::{OpSpec, Shim};
+use crate::driver::{Files, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::ffi::CString;
@@ -14,7 +14,7 @@ pub(crate) struct Unlink {
 
 impl OpSpec for Unlink {
     type Output = io::Result<()>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .flags(self.flags)
             .build()

@@ -3,7 +3,7 @@
 use super::{op_len, shim_for, Op};
 use crate::driver::buf::{BufResult, IoBuf};
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -16,7 +16,7 @@ pub(crate) struct Write<B> {
 
 impl<B: IoBuf> OpSpec for Write<B> {
     type Output = BufResult<usize, B>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         let len = op_len(self.buf.bytes_init());
         opcode::Write::new(types::Fd(self.fd.raw()), self.buf.stable_ptr(), len)
             .offset(self.offset.unwrap_or(u64::MAX))

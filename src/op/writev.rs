@@ -3,7 +3,7 @@
 use super::{op_len_exact as op_len, shim_for, Op};
 use crate::driver::buf::{BufResult, IoBuf};
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::{Interest, OpSpec, Shim};
+use crate::driver::{Files, Interest, OpSpec, Shim};
 use crate::sys::syscall::Syscall;
 use io_uring::{opcode, squeue, types};
 use std::io;
@@ -30,7 +30,7 @@ impl<B: IoBuf> Writev<B> {
 
 impl<B: IoBuf> OpSpec for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
-    fn uring_entry(&mut self) -> squeue::Entry {
+    fn uring_entry(&mut self, _files: &Files<'_>) -> squeue::Entry {
         self.fill_iovecs();
         opcode::Writev::new(
             types::Fd(self.fd.raw()),

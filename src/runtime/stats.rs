@@ -24,7 +24,8 @@ pub(crate) struct DriverCounters {
     pub(crate) completions: u64,
     pub(crate) cq_overflows: u64,
     pub(crate) sq_full_submits: u64,
-    /// Descriptors currently registered with epoll (a gauge).
+    /// Descriptors registered with the driver right now (a gauge): in the epoll set, or
+    /// in the ring's fixed-file table.
     pub(crate) registrations: u64,
 }
 
@@ -68,8 +69,10 @@ pub struct Stats {
     pub stalls: u64,
     /// Wake-ups of a parked loop by other threads.
     pub remote_wakes: u64,
-    /// Descriptors registered with epoll right now (epoll backend; 0 on io_uring). It should
-    /// track the number of open sockets: growth beyond that is a leak.
+    /// Descriptors registered with the driver right now: in the epoll set (epoll), or in
+    /// the ring's fixed-file table (io_uring: stream sockets that receive with multishot
+    /// receives, up to 4096 per ring). It should track the number of open sockets: growth
+    /// beyond that is a leak.
     pub fd_registrations: u64,
 }
 

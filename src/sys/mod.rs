@@ -192,3 +192,52 @@ pub(crate) fn kernel_version() -> (u32, u32) {
         .filter_map(|p| p.parse().ok());
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
+
+/// The soft `RLIMIT_NOFILE` (open descriptors allowed), saturated to `u32`.
+pub(crate) fn open_files_limit() -> u32 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the live struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    u32::try_from(limit.rlim_cur).unwrap_or(u32::MAX)
+}
+
+/// `struct io_uring_files_update` of the kernel's uapi.
+#[repr(C)]
+struct FilesUpdate {
+    offset: u32,
+    resv: u32,
+    fds: u64,
+}
+
+const IORING_REGISTER_FILES_UPDATE: libc::c_uint = 6;
+
+/// Puts `fd` (or -1 to empty it) in slot `slot` of `ring_fd`'s fixed-file table.
+pub(crate) fn io_uring_files_update(ring_fd: RawFd, slot: u32, fd: RawFd) -> io::Result<()> {
+    let fds = [fd];
+    let update = FilesUpdate {
+        offset: slot,
+        resv: 0,
+        fds: fds.as_ptr() as u64,
+    };
+    // SAFETY: the update and the one-element array it points to live across the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd,
+            IORING_REGISTER_FILES_UPDATE,
+            &update as *const FilesUpdate,
+            1u32,
+        )
+    };
+    match cvt(ret)? {
+        1 => Ok(()),
+        n => Err(io::Error::other(format!(
+            "fixed-file update of slot {slot} changed {n} entries, not 1"
+        ))),
+    }
+}

@@ -346,7 +346,7 @@ fn run_one(backend: Backend, args: &Args) -> Report {
             ("loop turns", stats.turns),
             ("tasks polled", stats.tasks_polled),
             ("kernel waits", stats.kernel_waits),
-            ("epoll registrations", stats.fd_registrations),
+            ("driver registrations", stats.fd_registrations),
         ],
         errors,
         failure,

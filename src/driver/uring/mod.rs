@@ -7,18 +7,21 @@
 //! enters again to flush them, so no completion is lost. `EINTR`/`EBUSY` are retried.
 
 pub(crate) mod buf_ring;
+pub(crate) mod fixed_files;
 mod setup;
 
 pub(crate) use setup::{validate_entries, DEFAULT_ENTRIES};
 
 use super::lifecycle::{Action, Event, OpSlab, Orphan, RawResult};
 use super::user_data::{OpKey, IGNORED_TOKEN, WAKER_TOKEN};
-use super::{OpSpec, Releases, Start};
+use super::{Files, OpSpec, Releases, Start};
 use crate::runtime::shared::Shared;
 use crate::runtime::stats::DriverCounters;
+use fixed_files::FixedFiles;
 use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
 use setup::TaskRunMode;
 use std::io;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -33,6 +36,8 @@ pub(crate) struct UringDriver {
     /// Present when the kernel has multishot recv with provided-buffer rings (6.0+).
     buf_ring: Option<buf_ring::BufRing>,
     mode: TaskRunMode,
+    /// Present when the kernel takes a sparse fixed-file table (5.19+).
+    fixed: Option<Rc<FixedFiles>>,
     pub(crate) ops: OpSlab,
     pub(crate) counters: DriverCounters,
     pub(crate) releases: Releases,
@@ -55,10 +60,12 @@ impl UringDriver {
         } else {
             None
         };
+        let fixed = FixedFiles::new(&ring);
         Ok(Self {
             ring,
             buf_ring,
             mode,
+            fixed,
             ops: OpSlab::new(),
             counters: DriverCounters::default(),
             releases: Vec::new(),
@@ -78,6 +85,15 @@ impl UringDriver {
             self.mode,
             self.ring.params().sq_entries()
         )
+    }
+
+    /// The counters, with the fixed-file slots in use as the registration gauge.
+    pub(crate) fn counters(&self) -> crate::runtime::stats::DriverCounters {
+        let registrations = self.fixed.as_ref().map_or(0, |t| t.in_use() as u64);
+        crate::runtime::stats::DriverCounters {
+            registrations,
+            ..self.counters
+        }
     }
 
     /// The provided-buffer group for multishot receives, if the kernel supports them.
@@ -127,7 +143,9 @@ impl UringDriver {
 
     pub(crate) fn start<T: OpSpec>(&mut self, spec: &mut T, cx: &mut Context<'_>) -> Start {
         let key = self.ops.insert(Some(cx.waker().clone()));
-        let entry = spec.uring_entry().user_data(key.to_user_data());
+        let entry = spec
+            .uring_entry(&Files(self.fixed.as_ref()))
+            .user_data(key.to_user_data());
         self.push(&entry);
         self.counters.ops_submitted += 1;
         Start::InFlight(key)
@@ -340,6 +358,9 @@ impl UringDriver {
 
 impl Drop for UringDriver {
     fn drop(&mut self) {
+        if let Some(table) = &self.fixed {
+            table.ring_closed();
+        }
         if let Some(ring) = self.buf_ring.take() {
             ring.unregister(&self.ring);
             if self.ops.live() > 0 {
