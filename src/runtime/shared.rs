@@ -62,13 +62,19 @@ fn unregister_loop(loop_id: u64) {
 
 impl Shared {
     pub(crate) fn new(pool_threads: usize) -> io::Result<Self> {
+        // Counting from 1, the id is never 0. Task headers keep 48 bits of it (see
+        // `task::raw::Header`): 2^48 loops, at a few microseconds each, take decades to
+        // create, but the limit is still an error rather than a wrapped, shared id.
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let loop_id = NonZeroU64::new(id)
+            .filter(|id| id.get() <= crate::task::raw::MAX_LOOP_ID)
+            .ok_or_else(|| {
+                io::Error::other(
+                    "this process has created 2^48 event loops: loop ids are exhausted",
+                )
+            })?;
         Ok(Self {
-            // Counting from 1, the id is never 0 (wrapping would take 2^64 loops).
-            loop_id: NonZeroU64::MIN.saturating_add(
-                NEXT_LOOP_ID
-                    .fetch_add(1, Ordering::Relaxed)
-                    .saturating_sub(1),
-            ),
+            loop_id,
             remote: Mutex::new(Remote::default()),
             closed: AtomicBool::new(false),
             has_remote: AtomicBool::new(false),

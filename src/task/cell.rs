@@ -2,7 +2,7 @@
 //! (once it finished) its output.
 
 use super::join::JoinError;
-use super::owned::{never_linked_membership, Links, OwnedTasks};
+use super::owned::OwnedTasks;
 use super::raw::{release, Header, RawTask, Vtable};
 use super::state::{State, CANCELLED, COMPLETE, JOIN_DROPPED, JOIN_WAKER, REF_ONE};
 use std::alloc::Layout;
@@ -12,7 +12,6 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
 /// A runnable task, type-erased for the run queues.
@@ -59,15 +58,13 @@ pub(crate) fn new_task<F: Future + 'static>(
     // place: a whole cell built on the stack and then copied was stored and reloaded in
     // mismatched pieces, stalling store forwarding (the slowest part of a spawn).
     unsafe {
-        std::ptr::addr_of_mut!((*cell).header).write(Header {
-            state: State::new(refs, !local),
-            vtable: vtable::<F>(),
+        std::ptr::addr_of_mut!((*cell).header).write(Header::new(
+            State::new(refs, !local),
+            vtable::<F>(),
             loop_id,
-            owned: Links::default(),
-            owned_membership: never_linked_membership(),
-            queued: AtomicBool::new(local),
+            local,
             site,
-        });
+        ));
         std::ptr::addr_of_mut!((*cell).join_waker).write(UnsafeCell::new(None));
         std::ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(future)));
     }
@@ -322,4 +319,32 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>, output_taken: bool) 
     }
     // SAFETY: the handle's reference, handed over with the call.
     unsafe { release(ptr) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::raw::MAX_LOOP_ID;
+
+    #[test]
+    fn a_sleeping_task_fits_a_112_byte_chunk() {
+        assert_eq!(std::mem::size_of::<Header>(), 48);
+        let cell = Layout::new::<TaskCell<crate::time::Sleep>>();
+        assert_eq!(
+            cell.size(),
+            104,
+            "104 bytes + glibc's 8-byte size word = 112"
+        );
+    }
+
+    #[test]
+    fn the_header_keeps_all_48_bits_of_the_loop_id() {
+        for loop_id in [1, u64::from(u32::MAX), u64::from(u32::MAX) + 1, MAX_LOOP_ID] {
+            let spawned = new_task(async {}, loop_id, Location::caller(), false);
+            assert_eq!(spawned.queued.header().loop_id(), loop_id);
+            assert!(spawned.owned.is_none());
+            drop(spawned.queued);
+            drop(spawned.join);
+        }
+    }
 }

@@ -34,8 +34,12 @@ pub(crate) struct Vtable {
 pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
-    /// The loop the task belongs to; remote wakes find it through the loop registry.
-    pub(crate) loop_id: u64,
+    /// The loop the task belongs to (remote wakes find it through the loop registry), as a
+    /// 48-bit id in two parts: with the two one-byte flags below they fill one word, and
+    /// the header is 48 bytes (a cell with a 40-byte future fits a 112-byte malloc chunk
+    /// instead of 128: one page fault in eight fewer for a million sleeping tasks).
+    loop_id_low: u32,
+    loop_id_high: u16,
     /// Links in the loop's owned-task list (loop thread only).
     pub(crate) owned: Links,
     /// Never linked, linked or left the owned list (see `owned.rs`; loop thread only).
@@ -47,7 +51,35 @@ pub(crate) struct Header {
     pub(crate) site: &'static Location<'static>,
 }
 
+/// Loop ids fit 48 bits (see `Header`); `Shared::new` hands out no larger one.
+pub(crate) const MAX_LOOP_ID: u64 = (1 << 48) - 1;
+
 impl Header {
+    /// The header of a new task of loop `loop_id` (at most [`MAX_LOOP_ID`]).
+    pub(crate) fn new(
+        state: State,
+        vtable: &'static Vtable,
+        loop_id: u64,
+        queued: bool,
+        site: &'static Location<'static>,
+    ) -> Header {
+        debug_assert!(loop_id <= MAX_LOOP_ID);
+        Header {
+            state,
+            vtable,
+            loop_id_low: loop_id as u32,
+            loop_id_high: (loop_id >> 32) as u16,
+            owned: Links::default(),
+            owned_membership: super::owned::never_linked_membership(),
+            queued: AtomicBool::new(queued),
+            site,
+        }
+    }
+
+    pub(crate) fn loop_id(&self) -> u64 {
+        (u64::from(self.loop_id_high) << 32) | u64::from(self.loop_id_low)
+    }
+
     /// Marks the task as in the run queue unless it already is or has completed; `true`
     /// when the caller must push it. Loop thread only.
     pub(crate) fn mark_queued(&self) -> bool {
@@ -123,7 +155,7 @@ impl RawTask {
     /// already or has completed. On the loop's own thread that is the run queue, with plain
     /// flag updates; elsewhere the loop's remote queue.
     pub(crate) fn wake(self) {
-        let loop_id = self.header().loop_id;
+        let loop_id = self.header().loop_id();
         let mut task = Some(self);
         let _unneeded = context::with_run_queue(loop_id, |queue| {
             let task = task.take()?;
@@ -141,7 +173,7 @@ impl RawTask {
     /// Wakes the task, taking a new reference if it must be queued (see `wake`).
     pub(crate) fn wake_by_ref(&self) {
         let header = self.header();
-        let local = context::with_run_queue(header.loop_id, |queue| {
+        let local = context::with_run_queue(header.loop_id(), |queue| {
             if header.mark_queued() {
                 queue.push_back(self.clone());
             }
@@ -161,7 +193,7 @@ impl RawTask {
     /// loop knew of (owned or queued) on the loop thread itself, so nothing is left to run,
     /// and a future must never be dropped here, off its thread.
     fn push_remote(self) {
-        if let Some(shared) = crate::runtime::shared::lookup_loop(self.header().loop_id) {
+        if let Some(shared) = crate::runtime::shared::lookup_loop(self.header().loop_id()) {
             let _ = shared.push_remote(self);
         }
     }

@@ -12,16 +12,20 @@ use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::Cell;
 use std::ptr::NonNull;
 
-/// Size classes are multiples of 16 bytes up to this; larger (or over-aligned) tasks
-/// bypass the cache.
-const MAX_CACHED: usize = 1024;
+/// Size classes are 8 bytes short of a multiple of 16 (24, 40, 56, ...) up to this;
+/// larger (or over-aligned) tasks bypass the cache. glibc's malloc adds an 8-byte size
+/// word to a block and rounds the chunk up to 16, so a 104-byte block fills a 112-byte
+/// chunk exactly, where rounding it to 112 would take a 128-byte chunk.
+const MAX_CACHED: usize = 1016;
 const CLASS: usize = 16;
+/// The smallest class (the allocator's smallest chunk holds 24 bytes).
+const SMALLEST: usize = 24;
 /// What the global allocator gives without its slow aligned path.
 const ALIGN: usize = 16;
 /// Blocks kept per class: enough to absorb a burst of spawns without holding much memory.
 const PER_CLASS: usize = 1024;
 
-const CLASSES: usize = MAX_CACHED / CLASS;
+const CLASSES: usize = (MAX_CACHED - SMALLEST) / CLASS + 1;
 
 /// One size class: freed blocks linked through their first word (a block is at least 16
 /// bytes), so taking and returning one is a load and two stores, with no vector to grow.
@@ -90,11 +94,11 @@ thread_local! {
 
 fn class_of(layout: Layout) -> Option<usize> {
     (layout.size() <= MAX_CACHED && layout.align() <= ALIGN)
-        .then(|| layout.size().div_ceil(CLASS).max(1) - 1)
+        .then(|| layout.size().saturating_sub(SMALLEST).div_ceil(CLASS))
 }
 
 fn class_layout(class: usize) -> Layout {
-    Layout::from_size_align((class + 1) * CLASS, ALIGN).expect("valid class layout")
+    Layout::from_size_align(SMALLEST + class * CLASS, ALIGN).expect("valid class layout")
 }
 
 /// The layout a block for `layout` is really allocated with.
@@ -137,11 +141,11 @@ mod tests {
 
     #[test]
     fn blocks_are_reused_per_class_and_big_ones_bypass_the_cache() {
-        let small = Layout::from_size_align(100, 8).unwrap();
+        let small = Layout::from_size_align(90, 8).unwrap();
         let a = allocate(small);
         // SAFETY: a came from allocate(small).
         unsafe { release(a, small) };
-        let same_class = Layout::from_size_align(112, 16).unwrap();
+        let same_class = Layout::from_size_align(104, 16).unwrap();
         let b = allocate(same_class);
         assert_eq!(a, b, "a freed block of the same class is reused");
         // SAFETY: b came from allocate(same_class).
@@ -153,8 +157,31 @@ mod tests {
         assert_eq!(class_of(big), None);
         assert_eq!(class_of(Layout::from_size_align(8, 64).unwrap()), None);
         assert_eq!(class_of(Layout::from_size_align(16, 8).unwrap()), Some(0));
-        assert_eq!(class_of(Layout::from_size_align(17, 8).unwrap()), Some(1));
+        assert_eq!(class_of(Layout::from_size_align(24, 8).unwrap()), Some(0));
+        assert_eq!(class_of(Layout::from_size_align(25, 8).unwrap()), Some(1));
         assert_eq!(class_of(Layout::from_size_align(80, 8).unwrap()), Some(4));
+        assert_eq!(
+            class_of(Layout::from_size_align(MAX_CACHED, 8).unwrap()),
+            Some(CLASSES - 1)
+        );
+        assert_eq!(
+            class_of(Layout::from_size_align(MAX_CACHED + 1, 8).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn every_class_is_eight_short_of_a_chunk_and_holds_its_sizes() {
+        for size in 1..=MAX_CACHED {
+            let layout = Layout::from_size_align(size, 8).unwrap();
+            let class = class_of(layout).unwrap();
+            let block = class_layout(class).size();
+            assert!(block >= size && block % CLASS == 8, "{size} -> {block}");
+            assert!(
+                class == 0 || class_layout(class - 1).size() < size,
+                "{size} fits a smaller class"
+            );
+        }
     }
 
     #[test]
