@@ -3,13 +3,17 @@
 //! ```text
 //!            submit                 completion
 //!   (free) ─────────► Waiting ─────────────────► Completed ──poll──► (free)
-//!                        │                            │
-//!                        │ future dropped             │ future dropped
-//!                        ▼                            ▼
-//!                     Orphaned ──completion──► release(data) → (free)
+//!                      │  ▲ │                         ▲  │
+//!                quiet │  │ │ future dropped          │  │ future dropped
+//!                      ▼  │ ▼              completion │  ▼
+//!                    Quiet─┘ Orphaned ──completion──► release(data) → (free)
+//!                  (poll: Waiting)
 //! ```
 //! An orphaned slot owns the op's buffers until the kernel (or the blocking pool)
-//! is done with them; only then are they dropped. Pure: no syscalls.
+//! is done with them; only then are they dropped. A quiet slot is one whose owner only
+//! wants to hear of an unexpected result (a short or failed send): the expected one is
+//! stored without a wake, and the owner collects it when it next polls. Pure: no
+//! syscalls.
 
 use super::user_data::OpKey;
 use std::io;
@@ -48,6 +52,11 @@ enum State {
         next_free: u32,
     },
     Waiting(Option<Waker>),
+    /// Waiting, but completing with `expected` wakes nobody.
+    Quiet {
+        expected: RawResult,
+        waker: Option<Waker>,
+    },
     Completed(RawResult),
     Orphaned(Box<dyn Orphan>),
     /// A multishot op: completions queue up until the final one (no `F_MORE`).
@@ -68,6 +77,8 @@ struct Slot {
 /// What happened to a slot; the caller carries out the side effect.
 pub(crate) enum Event<'a, 'b> {
     Poll(&'a mut Context<'b>),
+    /// The owner stops waiting for the result unless it differs from `expected`.
+    Quiet(RawResult),
     Complete(RawResult),
     Drop(Box<dyn Orphan>),
     /// A multishot completion; `more` is the CQE's `F_MORE`.
@@ -233,9 +244,32 @@ impl OpSlab {
                 slot.state = State::Completed(res);
                 waker.map_or(Action::None, Action::Wake)
             }
-            (State::Waiting(_), Event::Drop(data)) => {
+            (State::Waiting(_) | State::Quiet { .. }, Event::Drop(data)) => {
                 slot.state = State::Orphaned(data);
                 Action::Cancel
+            }
+            (State::Waiting(waker), Event::Quiet(expected)) => {
+                let waker = waker.take();
+                slot.state = State::Quiet { expected, waker };
+                Action::Pending
+            }
+            (State::Quiet { expected, .. }, Event::Quiet(new)) => {
+                *expected = new;
+                Action::Pending
+            }
+            (State::Quiet { waker, .. }, Event::Poll(cx)) => {
+                // The owner is waiting again: every result wakes it.
+                let waker = match waker.take() {
+                    Some(w) if w.will_wake(cx.waker()) => w,
+                    _ => cx.waker().clone(),
+                };
+                slot.state = State::Waiting(Some(waker));
+                Action::Pending
+            }
+            (State::Quiet { expected, waker }, Event::Complete(res)) => {
+                let waker = if res == *expected { None } else { waker.take() };
+                slot.state = State::Completed(res);
+                waker.map_or(Action::None, Action::Wake)
             }
             (State::Completed(res), Event::Poll(_)) => {
                 let res = *res;
@@ -314,10 +348,12 @@ impl OpSlab {
             }
             // A second completion for a single-shot op, or a poll after the future was dropped:
             // both are driver bugs; ignoring them keeps the loop alive.
+            // A quiet request for a result already in: the owner finds it when it polls.
+            (State::Completed(_), Event::Quiet(_)) => Action::None,
             (State::Completed(_), Event::Complete(_) | Event::Item { .. } | Event::PollItem(_))
             | (State::Orphaned(_), _)
-            | (State::Waiting(_), Event::Item { .. } | Event::PollItem(_))
-            | (State::Stream { .. }, Event::Poll(_) | Event::Complete(_))
+            | (State::Waiting(_) | State::Quiet { .. }, Event::Item { .. } | Event::PollItem(_))
+            | (State::Stream { .. }, Event::Poll(_) | Event::Complete(_) | Event::Quiet(_))
             | (State::OrphanedStream(_), _) => Action::None,
             (State::Vacant { .. }, _) | (_, Event::Cqe { .. }) => Action::Stale,
         }

@@ -119,12 +119,81 @@ fn raw_result_conversions() {
     );
 }
 
+#[test]
+fn a_quiet_op_wakes_only_for_an_unexpected_result() {
+    let mut slab = OpSlab::new();
+    let (count, waker) = counting_waker();
+    let key = slab.insert(None);
+    assert!(matches!(poll(&mut slab, key, &waker), Action::Pending));
+    assert!(matches!(
+        slab.transition(key, Event::Quiet(10)),
+        Action::Pending
+    ));
+    assert!(
+        matches!(slab.transition(key, Event::Complete(10)), Action::None),
+        "expected: no wake"
+    );
+    assert!(
+        matches!(poll(&mut slab, key, &waker), Action::Ready(10)),
+        "collected on the next poll"
+    );
+
+    let short = slab.insert(None);
+    assert!(matches!(poll(&mut slab, short, &waker), Action::Pending));
+    slab.transition(short, Event::Quiet(10));
+    match slab.transition(short, Event::Complete(4)) {
+        Action::Wake(w) => w.wake(),
+        _ => panic!("a short result must wake"),
+    }
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(matches!(poll(&mut slab, short, &waker), Action::Ready(4)));
+    assert_eq!(slab.live(), 0);
+}
+
+#[test]
+fn polling_a_quiet_op_makes_every_result_wake_again() {
+    let mut slab = OpSlab::new();
+    let (count, waker) = counting_waker();
+    let key = slab.insert(Some(waker.clone()));
+    slab.transition(key, Event::Quiet(10));
+    assert!(matches!(poll(&mut slab, key, &waker), Action::Pending));
+    match slab.transition(key, Event::Complete(10)) {
+        Action::Wake(w) => w.wake(),
+        _ => panic!("a polled op wakes for any result"),
+    }
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(
+        matches!(slab.transition(key, Event::Quiet(10)), Action::None),
+        "already completed"
+    );
+    assert!(matches!(poll(&mut slab, key, &waker), Action::Ready(10)));
+}
+
+#[test]
+fn a_quiet_op_dropped_in_flight_is_orphaned_and_released_once() {
+    let mut slab = OpSlab::new();
+    let released = Rc::new(RefCell::new(Vec::new()));
+    let key = slab.insert(None);
+    slab.transition(key, Event::Quiet(3));
+    assert!(matches!(
+        slab.transition(key, Event::Drop(Box::new(Recorder(released.clone())))),
+        Action::Cancel
+    ));
+    match slab.transition(key, Event::Complete(3)) {
+        Action::Release(data, res) => data.release(res),
+        _ => panic!("the orphan's data is released at completion"),
+    }
+    assert_eq!(*released.borrow(), [3]);
+    assert_eq!(slab.live(), 0);
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Submit,
     Poll(usize),
     Complete(usize, i32),
     Drop(usize),
+    Quiet(usize, i32),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -133,12 +202,16 @@ fn step() -> impl Strategy<Value = Step> {
         (0..16usize).prop_map(Step::Poll),
         (0..16usize, -5..100i32).prop_map(|(i, r)| Step::Complete(i, r)),
         (0..16usize).prop_map(Step::Drop),
+        // A small range, so that results often match what a quiet op expects.
+        (0..16usize, 0..4i32).prop_map(|(i, r)| Step::Quiet(i, r)),
     ]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Model {
     Waiting,
+    /// Waiting, woken only by a result other than this.
+    Quiet(i32),
     Completed(i32),
     Orphaned,
     Gone,
@@ -161,6 +234,7 @@ proptest! {
                     let (key, model) = keys[i];
                     match (model, poll(&mut slab, key, &waker)) {
                         (Model::Waiting, Action::Pending) => {}
+                        (Model::Quiet(_), Action::Pending) => keys[i].1 = Model::Waiting,
                         (Model::Completed(r), Action::Ready(got)) => { prop_assert_eq!(r, got); keys[i].1 = Model::Gone; }
                         (Model::Gone, Action::Stale) => {}
                         (Model::Orphaned, Action::None) => {}
@@ -171,6 +245,8 @@ proptest! {
                     let (key, model) = keys[i];
                     match (model, slab.transition(key, Event::Complete(r))) {
                         (Model::Waiting, Action::Wake(_)) => keys[i].1 = Model::Completed(r),
+                        (Model::Quiet(e), Action::None) if e == r => keys[i].1 = Model::Completed(r),
+                        (Model::Quiet(e), Action::Wake(_)) if e != r => keys[i].1 = Model::Completed(r),
                         (Model::Orphaned, Action::Release(d, res)) => { d.release(res); keys[i].1 = Model::Gone; }
                         (Model::Completed(_), Action::None) | (Model::Gone, Action::Stale) => {}
                         (m, _) => prop_assert!(false, "unexpected action on complete in {:?}", m),
@@ -178,12 +254,20 @@ proptest! {
                 }
                 Step::Drop(i) if i < keys.len() => {
                     let (key, model) = keys[i];
-                    if matches!(model, Model::Waiting | Model::Completed(_)) { expected_releases += 1; }
+                    if matches!(model, Model::Waiting | Model::Quiet(_) | Model::Completed(_)) { expected_releases += 1; }
                     match (model, slab.transition(key, Event::Drop(Box::new(Recorder(released.clone()))))) {
-                        (Model::Waiting, Action::Cancel) => { keys[i].1 = Model::Orphaned; }
+                        (Model::Waiting | Model::Quiet(_), Action::Cancel) => { keys[i].1 = Model::Orphaned; }
                         (Model::Completed(r), Action::Release(d, res)) => { prop_assert_eq!(r, res); d.release(res); keys[i].1 = Model::Gone; }
                         (Model::Gone, Action::Stale) | (Model::Orphaned, Action::None) => {}
                         (m, _) => prop_assert!(false, "unexpected action on drop in {:?}", m),
+                    }
+                }
+                Step::Quiet(i, e) if i < keys.len() => {
+                    let (key, model) = keys[i];
+                    match (model, slab.transition(key, Event::Quiet(e))) {
+                        (Model::Waiting | Model::Quiet(_), Action::Pending) => keys[i].1 = Model::Quiet(e),
+                        (Model::Completed(_) | Model::Orphaned, Action::None) | (Model::Gone, Action::Stale) => {}
+                        (m, _) => prop_assert!(false, "unexpected action on quiet in {:?}", m),
                     }
                 }
                 _ => {}

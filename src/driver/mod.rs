@@ -224,6 +224,16 @@ impl Driver {
         }
     }
 
+    /// The owner of in-flight op `key` wants a wake only for a result other than
+    /// `expected` (see `lifecycle`); it collects the result when it next polls.
+    pub(crate) fn quiet(&mut self, key: OpKey, expected: RawResult) {
+        let ops = match self {
+            Driver::Uring(d) => &mut d.ops,
+            Driver::Epoll(d) => &mut d.ops,
+        };
+        ops.transition(key, lifecycle::Event::Quiet(expected));
+    }
+
     /// The op's future was dropped while in flight: keep its data until completion.
     pub(crate) fn orphan(&mut self, key: OpKey, data: Box<dyn Orphan>) {
         match self {

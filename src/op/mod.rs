@@ -71,6 +71,20 @@ impl<T: OpSpec> Op<T> {
     }
 }
 
+impl<T: OpSpec> Op<T> {
+    /// If the op is in flight, stops its completion from waking the task when the result
+    /// is `expected`: the task polls the op again when it next needs it (a poll makes
+    /// every result wake it again). Any other result still wakes the task.
+    pub(crate) fn quiet_unless(&self, expected: u32) {
+        if let (State::InFlight(key), Some(ctx)) = (&self.state, &self.ctx) {
+            let expected = i32::try_from(expected).unwrap_or(i32::MAX);
+            if let Ok(mut driver) = ctx.driver.try_borrow_mut() {
+                driver.quiet(*key, expected);
+            }
+        }
+    }
+}
+
 impl<T: OpSpec> Future for Op<T> {
     type Output = T::Output;
 
@@ -80,7 +94,7 @@ impl<T: OpSpec> Future for Op<T> {
             this.ctx = context::current();
         }
         let Some(spec) = this.spec.as_mut() else {
-            panic!("an ringloop op future was polled after it completed");
+            panic!("a ringloop op future was polled after it completed");
         };
         let Some(ctx) = this.ctx.as_ref() else {
             let spec = this.spec.take().expect("checked above");

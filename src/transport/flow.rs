@@ -37,7 +37,6 @@ impl FlowControl {
         (self.low, self.high)
     }
 
-    #[cfg(test)]
     pub(crate) fn is_paused(&self) -> bool {
         self.paused
     }

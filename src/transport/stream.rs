@@ -201,7 +201,9 @@ impl Transport {
         self.inner.state.borrow().flow.limits()
     }
 
-    /// Bytes written and not yet accepted by the kernel.
+    /// Bytes written and not yet handed to the kernel. On io_uring, a send with nothing
+    /// written behind it counts as handed over once it is queued for the kernel; if the
+    /// kernel then takes only part of it, the rest counts again until it is sent.
     pub fn write_buffer_size(&self) -> usize {
         self.inner.state.borrow().buffered
     }

@@ -6,10 +6,9 @@ use super::transfer::{self, Path};
 use super::{Transport, KEEP_BUFFER_LIMIT};
 use crate::buf::IoBuf;
 use crate::driver::shared_fd::SharedFd;
-use crate::future::Either;
 use crate::op;
 use crate::runtime::context::Context;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::task::Poll;
 
@@ -87,7 +86,12 @@ fn has_work(t: &Transport) -> bool {
 /// The kernel took `n` more bytes of the batch: shrink the buffered size and report a
 /// resume edge if the buffer drained enough. (No loop waits for the buffer to shrink:
 /// writers learn it from the resume edge.)
-fn account_sent(t: &Transport, batch: &mut Batch, res: io::Result<usize>) -> Result<(), ()> {
+fn account_sent(
+    t: &Transport,
+    batch: &mut Batch,
+    res: io::Result<usize>,
+    shrink_buffered: bool,
+) -> Result<(), ()> {
     let n = match res {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -97,6 +101,9 @@ fn account_sent(t: &Transport, batch: &mut Batch, res: io::Result<usize>) -> Res
         }
     };
     batch.sent += n;
+    if !shrink_buffered {
+        return Ok(());
+    }
     {
         let mut s = t.inner.state.borrow_mut();
         if s.aborted {
@@ -110,6 +117,12 @@ fn account_sent(t: &Transport, batch: &mut Batch, res: io::Result<usize>) -> Res
 }
 
 /// One send op (or one wait for work), for io_uring.
+///
+/// A send that leaves nothing else to do (no more data, not paused, not closing) goes
+/// quiet: its bytes count as sent once it is submitted, and its completion wakes the
+/// task only if it is short or failed. An echo-style connection then wakes once per
+/// message (for the next request), not twice; the completed send is collected when the
+/// loop is next polled, which any new write, `close` or `abort` brings about.
 async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
     match next_batch(t, batch) {
         Next::Send => {}
@@ -120,18 +133,70 @@ async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
         other => return other,
     }
     let bytes = std::mem::take(&mut batch.bytes);
-    let sending = crate::race!(
-        op::send::send(fd, bytes.slice(batch.sent..), 0),
-        t.inner.changed.until(|| t.inner.state.borrow().aborted)
-    );
-    let Either::Left((res, slice)) = sending else {
+    let unsent = bytes.len() - batch.sent;
+    let mut send = std::pin::pin!(op::send::send(fd, bytes.slice(batch.sent..), 0));
+    let mut counted = false;
+    let sent = poll_fn(|cx| {
+        if let Poll::Ready(out) = send.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if t.inner.state.borrow().aborted {
+            return Poll::Ready(None);
+        }
+        // An abort ends the wait; while quiet, so does any new work.
+        t.inner.changed.register(cx.waker());
+        if may_go_quiet(t) {
+            send.quiet_unless(unsent as u32);
+            if !counted {
+                counted = true;
+                count_sent(t, unsent);
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    let Some((res, slice)) = sent else {
         return Next::Stop;
     };
     batch.bytes = slice.into_inner();
-    match account_sent(t, batch, res) {
+    if counted {
+        // The bytes were counted as sent when the send went quiet: put back what the
+        // kernel did not take.
+        let taken = *res.as_ref().unwrap_or(&0);
+        uncount_unsent(t, unsent.saturating_sub(taken));
+    }
+    match account_sent(t, batch, res, !counted) {
         Ok(()) => Next::Send,
         Err(()) => Next::Stop,
     }
+}
+
+/// Whether nothing but the completion of the send in flight is left to wait for.
+fn may_go_quiet(t: &Transport) -> bool {
+    !has_work(t) && !t.inner.state.borrow().flow.is_paused()
+}
+
+/// Counts `n` bytes as handed to the kernel before their send completes.
+fn count_sent(t: &Transport, n: usize) {
+    let mut s = t.inner.state.borrow_mut();
+    s.buffered = s.buffered.saturating_sub(n);
+    s.buffered_changed();
+}
+
+/// Puts back `n` bytes that `count_sent` counted and the kernel did not take.
+fn uncount_unsent(t: &Transport, n: usize) {
+    if n == 0 {
+        return;
+    }
+    {
+        let mut s = t.inner.state.borrow_mut();
+        if s.aborted {
+            return;
+        }
+        s.buffered += n;
+        s.buffered_changed();
+    }
+    t.deliver_edges();
 }
 
 /// Epoll: sends batch after batch within one poll while the socket takes them; waits for
@@ -155,7 +220,7 @@ async fn send_burst(t: &Transport, fd: &SharedFd, ctx: &Context, batch: &mut Bat
                 return Poll::Pending;
             }
         };
-        if account_sent(t, batch, res).is_err() {
+        if account_sent(t, batch, res, true).is_err() {
             return Poll::Ready(Next::Stop);
         }
     })
