@@ -1,13 +1,16 @@
 //! Op slots and the one function that moves them between states.
 //!
 //! ```text
-//!            submit                 completion
-//!   (free) ─────────► Waiting ─────────────────► Completed ──poll──► (free)
-//!                      │  ▲ │                         ▲  │
-//!                quiet │  │ │ future dropped          │  │ future dropped
-//!                      ▼  │ ▼              completion │  ▼
-//!                    Quiet─┘ Orphaned ──completion──► release(data) → (free)
-//!                  (poll: Waiting)
+//!            submit               completion: wake
+//!   (free) ─────────► Waiting ───────────────────────────► Completed ──poll──► (free)
+//!                      │   ▲                                   ▲   │
+//!                quiet │   │ poll                              │   │ future dropped
+//!                      ▼   │       completion: wake only if    │   ▼
+//!                      Quiet ───── the result is unexpected ───┘  release(data) → (free)
+//!                      │
+//!                      │ future dropped (from Waiting or Quiet)
+//!                      ▼
+//!                   Orphaned ──completion──► release(data) → (free)
 //! ```
 //! An orphaned slot owns the op's buffers until the kernel (or the blocking pool)
 //! is done with them; only then are they dropped. A quiet slot is one whose owner only

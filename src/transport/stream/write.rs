@@ -119,10 +119,11 @@ fn account_sent(
 /// One send op (or one wait for work), for io_uring.
 ///
 /// A send that leaves nothing else to do (no more data, not paused, not closing) goes
-/// quiet: its bytes count as sent once it is submitted, and its completion wakes the
-/// task only if it is short or failed. An echo-style connection then wakes once per
-/// message (for the next request), not twice; the completed send is collected when the
-/// loop is next polled, which any new write, `close` or `abort` brings about.
+/// quiet: its bytes count as handed over once it is queued for the kernel, and its
+/// completion wakes the task only if it is short or failed. An echo-style connection
+/// then wakes once per message (for the next request), not twice; the completed send
+/// is collected when the loop is next polled, which any new write, `close` or `abort`
+/// brings about.
 async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
     match next_batch(t, batch) {
         Next::Send => {}
@@ -146,7 +147,7 @@ async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
         // An abort ends the wait; while quiet, so does any new work.
         t.inner.changed.register(cx.waker());
         if may_go_quiet(t) {
-            send.quiet_unless(unsent as u32);
+            send.quiet_unless(u32::try_from(unsent).unwrap_or(u32::MAX));
             if !counted {
                 counted = true;
                 count_sent(t, unsent);
