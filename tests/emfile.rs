@@ -4,20 +4,10 @@
 
 mod common;
 use common::*;
-use ringloop::transport::{create_server, Protocol, Transport};
+use ringloop::transport::create_server;
 use ringloop::Backend;
 use std::io::{Read, Write};
 use std::time::Duration;
-
-struct Echo(Option<Transport>);
-impl Protocol for Echo {
-    fn connection_made(&mut self, t: &Transport) {
-        self.0 = Some(t.clone());
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        let _ = self.0.as_ref().unwrap().write(data);
-    }
-}
 
 fn set_nofile_soft(limit: u64) -> u64 {
     let mut lim = libc::rlimit {

@@ -7,25 +7,10 @@ mod common;
 use common::*;
 use ringloop::net::TcpStream;
 use ringloop::time::{sleep, timeout};
-use ringloop::transport::{create_server, Protocol, Transport};
+use ringloop::transport::create_server;
 use ringloop::{Backend, Runtime};
 use std::net::Shutdown;
 use std::time::Duration;
-
-/// Echoes everything back; closes when the client does.
-struct Echo(Option<Transport>);
-
-impl Protocol for Echo {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.0 = Some(transport.clone());
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        self.0.as_ref().unwrap().write(data).unwrap();
-    }
-    fn connection_lost(&mut self, _: Option<std::io::Error>) {
-        self.0 = None;
-    }
-}
 
 /// Sends `message` and reads until that many bytes came back (or EOF).
 async fn round_trip(client: &TcpStream, message: &[u8]) -> Vec<u8> {
@@ -48,17 +33,13 @@ fn expected_registrations(rt: &Runtime, connections: usize, listening: bool) -> 
     (2 * connections + listener) as u64
 }
 
-async fn settle(rt: &Runtime, expected: u64) {
-    for _ in 0..2000 {
-        if rt.stats().fd_registrations == expected {
-            return;
-        }
-        sleep(Duration::from_millis(1)).await;
-    }
-    panic!(
-        "driver registrations stayed at {}, expected {expected}",
-        rt.stats().fd_registrations
-    );
+/// Waits until the runtime holds `expected` driver registrations.
+async fn registrations_settle_at(rt: &Runtime, expected: u64) {
+    let what = format!("driver registrations back to {expected}");
+    eventually(Duration::from_secs(2), &what, || {
+        rt.stats().fd_registrations == expected
+    })
+    .await;
 }
 
 both_backends! {
@@ -87,7 +68,7 @@ both_backends! {
                     assert_eq!(res.unwrap(), 0);
                 }
             }
-            settle(&rt, expected_registrations(&rt, kept.len(), true)).await;
+            registrations_settle_at(&rt, expected_registrations(&rt, kept.len(), true)).await;
             // The long-lived connections still talk to their own clients after every
             // registration around them was freed and reused.
             for (client, message) in &kept {
@@ -97,7 +78,7 @@ both_backends! {
             drop(kept);
             server.close();
             timeout(Duration::from_secs(5), server.wait_closed()).await.expect("server closed");
-            settle(&rt, 0).await;
+            registrations_settle_at(&rt, 0).await;
         }).unwrap();
     }
 }

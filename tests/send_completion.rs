@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use ringloop::time::{sleep, timeout};
+use ringloop::time::sleep;
 use ringloop::transport::{create_connection, ConnectOptions, Protocol, Transport};
 use std::cell::Cell;
 use std::io::Read;
@@ -32,13 +32,7 @@ async fn connect(addr: std::net::SocketAddr) -> (Transport, Rc<Cell<bool>>) {
 
 /// Waits (at most `limit`) for `connection_lost`.
 async fn until_lost(lost: &Cell<bool>, limit: Duration, what: &str) {
-    timeout(limit, async {
-        while !lost.get() {
-            sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what}"));
+    eventually(limit, what, || lost.get()).await;
 }
 
 /// A peer on its own thread that waits `delay` before reading until EOF, a reset, or
@@ -66,12 +60,6 @@ fn slow_reader(
     (addr, reader)
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
 both_backends! {
     fn a_send_the_kernel_takes_in_part_still_sends_the_rest(backend) {
         // 8 MiB under a 32 MiB high-water mark: not paused, so on io_uring the send goes
@@ -85,13 +73,8 @@ both_backends! {
             transport.set_write_buffer_limits(Some(32 << 20), None).unwrap();
             transport.write(&message).unwrap();
             // No close yet: closing is work, which would keep the send from going quiet.
-            timeout(Duration::from_secs(20), async {
-                while !reader.is_finished() {
-                    sleep(Duration::from_millis(5)).await;
-                }
-            })
-            .await
-            .expect("the rest of a short send went out with nothing else happening");
+            let what = "the rest of a short send went out with nothing else happening";
+            eventually(Duration::from_secs(20), what, || reader.is_finished()).await;
             assert_eq!(transport.write_buffer_size(), 0);
             transport.close();
             until_lost(&lost, Duration::from_secs(5), "closed").await;
@@ -108,7 +91,7 @@ both_backends! {
         // send must wait for it and the bytes keep their order.
         let rt = runtime(backend);
         let (addr, reader) = slow_reader(Duration::ZERO, usize::MAX);
-        let parts: Vec<Vec<u8>> = (0..200).map(|i| pattern(1000 + i * 37, i as u8)).collect();
+        let parts: Vec<Vec<u8>> = (0..200).map(|i| pattern(1000 + i * 37, i as u64)).collect();
         let expected: Vec<u8> = parts.concat();
         rt.block_on(async {
             let (transport, lost) = connect(addr).await;
@@ -136,13 +119,8 @@ both_backends! {
             assert_eq!(transport.write_buffer_size(), 5, "buffered until the loop sends it");
             // Idle afterwards: nothing else will poll the write side, and the size must
             // still come down (a quiet send is counted when it is handed to the kernel).
-            timeout(Duration::from_secs(5), async {
-                while transport.write_buffer_size() != 0 {
-                    sleep(Duration::from_millis(1)).await;
-                }
-            })
-            .await
-            .expect("the buffer drained while the connection was idle");
+            let what = "the buffer drained while the connection was idle";
+            eventually(Duration::from_secs(5), what, || transport.write_buffer_size() == 0).await;
             transport.close();
             until_lost(&lost, Duration::from_secs(5), "closed").await;
         }).unwrap();

@@ -91,8 +91,7 @@ impl Files<'_> {
             return Some(slot);
         }
         if fd.kind() == shared_fd::FdKind::Stream && fd.count_use() {
-            table.register(fd);
-            return table.slot_of(fd);
+            return table.register(fd);
         }
         None
     }

@@ -109,13 +109,36 @@ unsafe impl IoBufMut for TrackedBuf {
 
 /// Runs the loop until every op (including cancelled ones) has completed.
 pub async fn settle(rt_ops: impl Fn() -> usize) {
-    for _ in 0..2000 {
-        if rt_ops() == 0 {
-            return;
+    let limit = std::time::Duration::from_secs(2);
+    eventually(limit, "every op completed", || rt_ops() == 0).await;
+}
+
+/// Runs the loop (checking every millisecond) until `done()` holds; fails the test with
+/// `what` if it does not within `limit`.
+pub async fn eventually(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let waited = ringloop::time::timeout(limit, async {
+        while !done() {
+            ringloop::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        ringloop::time::sleep(std::time::Duration::from_millis(1)).await;
+    })
+    .await;
+    assert!(waited.is_ok(), "not within {limit:?}: {what}");
+}
+
+/// Echoes what it receives (for tests about connections rather than protocols).
+pub struct Echo(pub Option<ringloop::transport::Transport>);
+
+impl ringloop::transport::Protocol for Echo {
+    fn connection_made(&mut self, transport: &ringloop::transport::Transport) {
+        self.0 = Some(transport.clone());
     }
-    panic!("ops still in flight after 2 s");
+    fn data_received(&mut self, data: &[u8]) {
+        // A write after the transport closed fails; an echo has nothing to do about it.
+        let _ = self.0.as_ref().map(|t| t.write(data));
+    }
+    fn connection_lost(&mut self, _: Option<std::io::Error>) {
+        self.0 = None;
+    }
 }
 
 /// A deterministic byte pattern and its checksum, for transfer tests.

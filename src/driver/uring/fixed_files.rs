@@ -61,19 +61,26 @@ impl FixedFiles {
         self.alive.set(false);
     }
 
-    /// Gives `fd` a slot unless it has one (in this or another ring) or the table is full.
-    pub(crate) fn register(self: &Rc<Self>, fd: &SharedFd) {
+    /// Gives `fd` a slot unless it has one (in this or another ring) or the table is full;
+    /// the slot it has in this table.
+    pub(crate) fn register(self: &Rc<Self>, fd: &SharedFd) -> Option<u32> {
         if !self.alive.get() || fd.fixed_slot().is_some() {
-            return;
+            return self.slot_of(fd);
         }
-        let Some(slot) = self.take_slot() else { return };
+        let slot = self.take_slot()?;
         match crate::sys::io_uring_files_update(self.ring_fd, slot, fd.raw()) {
-            Ok(()) => fd.set_fixed_slot(FixedSlot {
-                table: Rc::clone(self),
-                slot,
-            }),
+            Ok(()) => {
+                fd.set_fixed_slot(FixedSlot {
+                    table: Rc::clone(self),
+                    slot,
+                });
+                Some(slot)
+            }
             // The descriptor keeps working as a plain one.
-            Err(_) => self.free.borrow_mut().push(slot),
+            Err(_) => {
+                self.free.borrow_mut().push(slot);
+                None
+            }
         }
     }
 
@@ -138,16 +145,20 @@ mod tests {
         let ring = ring();
         let table = FixedFiles::new(&ring).expect("sparse table (5.19+)");
         let (a, b) = (socket(), socket());
-        table.register(&a);
-        table.register(&a);
-        table.register(&b);
+        assert_eq!(table.register(&a), Some(0));
+        assert_eq!(
+            table.register(&a),
+            Some(0),
+            "a second register keeps the slot"
+        );
+        assert_eq!(table.register(&b), Some(1));
         assert_eq!((table.slot_of(&a), table.slot_of(&b)), (Some(0), Some(1)));
         assert_eq!(table.in_use(), 2);
         drop(a);
         assert_eq!(table.in_use(), 1);
         let c = socket();
-        table.register(&c);
-        assert_eq!(table.slot_of(&c), Some(0), "the freed slot is reused");
+        assert_eq!(table.register(&c), Some(0), "the freed slot is reused");
+        assert_eq!(table.slot_of(&c), Some(0));
         drop((b, c));
         assert_eq!(table.in_use(), 0);
     }
@@ -168,8 +179,8 @@ mod tests {
             FixedFiles::new(&ring2).unwrap(),
         );
         let a = socket();
-        t1.register(&a);
-        t2.register(&a);
+        assert_eq!(t1.register(&a), Some(0));
+        assert_eq!(t2.register(&a), None, "it already has a slot elsewhere");
         assert_eq!((t1.slot_of(&a), t2.slot_of(&a)), (Some(0), None));
         assert_eq!(t2.in_use(), 0);
     }
@@ -180,11 +191,11 @@ mod tests {
         let table = FixedFiles::new(&ring).unwrap();
         let (a, peer) = crate::sys::socket::socketpair(false).expect("socketpair");
         let a = SharedFd::new(a, FdKind::Stream);
-        table.register(&a);
+        assert_eq!(table.register(&a), Some(0));
         table.ring_closed();
         drop(ring);
         let b = socket();
-        table.register(&b);
+        assert_eq!(table.register(&b), None);
         assert_eq!(table.slot_of(&b), None);
         drop(a);
         // The ring took its table, and its reference to the socket, with it.

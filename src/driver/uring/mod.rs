@@ -88,9 +88,9 @@ impl UringDriver {
     }
 
     /// The counters, with the fixed-file slots in use as the registration gauge.
-    pub(crate) fn counters(&self) -> crate::runtime::stats::DriverCounters {
+    pub(crate) fn counters(&self) -> DriverCounters {
         let registrations = self.fixed.as_ref().map_or(0, |t| t.in_use() as u64);
-        crate::runtime::stats::DriverCounters {
+        DriverCounters {
             registrations,
             ..self.counters
         }
