@@ -134,6 +134,7 @@ impl<F: Future> TaskCell<F> {
     ///
     /// # Safety
     /// Loop thread only; the future has been dropped (the stage is not `Running`).
+    #[inline(always)]
     unsafe fn complete(
         &self,
         ptr: NonNull<Header>,
@@ -308,11 +309,12 @@ unsafe fn output_ready<F: Future>(cell: &TaskCell<F>, waker: &Waker) -> bool {
 }
 
 /// # Safety
-/// Vtable entry: the join handle is dropped; releases its reference.
-unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>, output_taken: bool) {
+/// Vtable entry: the join handle is dropped before taking the output; releases its
+/// reference.
+unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the handle's reference keeps the cell alive until the release below.
     let cell = unsafe { cell::<F>(ptr) };
-    if !output_taken && cell.header.state.set(JOIN_DROPPED) & COMPLETE != 0 {
+    if cell.header.state.set(JOIN_DROPPED) & COMPLETE != 0 {
         // SAFETY: COMPLETE came first, so the loop left the output to us; drop it before
         // releasing our reference (another release may free the task right after).
         drop(unsafe { std::mem::replace(&mut *cell.stage.get(), Stage::Consumed) });

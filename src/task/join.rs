@@ -155,7 +155,11 @@ impl<T> Drop for JoinHandle<T> {
         if let Target::Task(task, taken) = &mut self.target {
             // SAFETY: the handle's reference is handed to the task's join-drop, once.
             let task = unsafe { ManuallyDrop::take(task) };
-            task.drop_join_handle(*taken);
+            if *taken {
+                drop(task); // only the reference is left to release
+            } else {
+                task.drop_join_handle();
+            }
         }
     }
 }

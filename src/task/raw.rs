@@ -26,8 +26,8 @@ pub(crate) struct Vtable {
     /// Join side: writes `Poll<Result<T, JoinError>>` to the pointer if the output is ready,
     /// else registers the waker.
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
-    /// Join side: the handle is dropped (the bool: it already took the output).
-    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>, bool),
+    /// Join side: the handle is dropped before taking the output.
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
 }
 
 /// The first field of every task cell (`#[repr(C)]`), so a header pointer is a cell pointer.
@@ -212,11 +212,11 @@ impl RawTask {
         unsafe { (self.header().vtable.try_read_output)(self.ptr, dst, waker) }
     }
 
-    /// Join side: the handle is gone; consumes its reference.
-    pub(crate) fn drop_join_handle(self, output_taken: bool) {
+    /// Join side: the handle is gone without taking the output; consumes its reference.
+    pub(crate) fn drop_join_handle(self) {
         let drop_join_handle = self.header().vtable.drop_join_handle;
         // SAFETY: the JoinHandle's own reference, handed over once.
-        unsafe { drop_join_handle(self.into_raw(), output_taken) }
+        unsafe { drop_join_handle(self.into_raw()) }
     }
 }
 

@@ -107,30 +107,46 @@ fn actual(layout: Layout) -> Layout {
 }
 
 /// Allocates memory for `layout` (non-zero size), reusing a cached block when one fits.
+///
+/// Inlined into each task type's spawn, where `layout` is a constant: the size class is
+/// then worked out at compile time and a reuse is a thread-local load and two stores.
+#[inline(always)]
 pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
     if let Some(class) = class_of(layout) {
-        let reused = CACHE.try_with(|c| c.pop(class)).ok().flatten();
-        if let Some(block) = reused {
+        if let Ok(Some(block)) = CACHE.try_with(|c| c.pop(class)) {
             return block;
         }
     }
+    allocate_fresh(layout)
+}
+
+#[cold]
+fn allocate_fresh(layout: Layout) -> NonNull<u8> {
     let layout = actual(layout);
     // SAFETY: task layouts are never zero-sized (the header alone is not).
     NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout))
 }
 
 /// Frees a block from [`allocate`] with the same `layout`, keeping it for reuse if there
-/// is room in this thread's cache.
+/// is room in this thread's cache. Inlined for the same reason as `allocate`.
 ///
 /// # Safety
 /// `block` must come from `allocate(layout)` and not be used afterwards.
+#[inline(always)]
 pub(crate) unsafe fn release(block: NonNull<u8>, layout: Layout) {
     if let Some(class) = class_of(layout) {
-        let kept = CACHE.try_with(|c| c.push(class, block));
-        if kept == Ok(true) {
+        if CACHE.try_with(|c| c.push(class, block)) == Ok(true) {
             return;
         }
     }
+    // SAFETY: the caller's promise, passed on.
+    unsafe { release_to_allocator(block, layout) };
+}
+
+/// # Safety
+/// As for `release`.
+#[cold]
+unsafe fn release_to_allocator(block: NonNull<u8>, layout: Layout) {
     // SAFETY: allocated by `allocate` with this (rounded) layout; the caller gives it up.
     unsafe { dealloc(block.as_ptr(), actual(layout)) };
 }
