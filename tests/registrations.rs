@@ -12,20 +12,6 @@ use ringloop::{Backend, Runtime};
 use std::net::Shutdown;
 use std::time::Duration;
 
-/// Sends `message` and reads until that many bytes came back (or EOF).
-async fn round_trip(client: &TcpStream, message: &[u8]) -> Vec<u8> {
-    client.write_all(message.to_vec()).await.0.unwrap();
-    let mut got = Vec::new();
-    while got.len() < message.len() {
-        let (res, buf) = client.read(Vec::with_capacity(256)).await;
-        match res.unwrap() {
-            0 => break,
-            _ => got.extend_from_slice(&buf),
-        }
-    }
-    got
-}
-
 /// Registrations held with `connections` open (each end having done at least eight ops):
 /// on io_uring a fixed-file slot per end; on epoll both ends and the listener.
 fn expected_registrations(rt: &Runtime, connections: usize, listening: bool) -> u64 {

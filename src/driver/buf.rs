@@ -165,6 +165,29 @@ unsafe impl IoBuf for &'static str {
     }
 }
 
+// SAFETY: each side upholds the contract for itself; the pair forwards to the side it
+// holds, which never changes while an op owns the value.
+unsafe impl<A: IoBuf, B: IoBuf> IoBuf for crate::future::Either<A, B> {
+    fn stable_ptr(&self) -> *const u8 {
+        match self {
+            Self::Left(a) => a.stable_ptr(),
+            Self::Right(b) => b.stable_ptr(),
+        }
+    }
+    fn bytes_init(&self) -> usize {
+        match self {
+            Self::Left(a) => a.bytes_init(),
+            Self::Right(b) => b.bytes_init(),
+        }
+    }
+    fn bytes_total(&self) -> usize {
+        match self {
+            Self::Left(a) => a.bytes_total(),
+            Self::Right(b) => b.bytes_total(),
+        }
+    }
+}
+
 /// Part of a buffer, from [`IoBuf::slice`]; [`Slice::into_inner`] gives the whole back.
 #[derive(Debug)]
 pub struct Slice<T> {

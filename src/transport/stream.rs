@@ -1,6 +1,7 @@
 //! The stream transport: a handle for the protocol, and the task that drives the socket.
 
 mod loops;
+mod outgoing;
 mod transfer;
 mod write;
 
@@ -8,8 +9,10 @@ use super::flow::{Edge, FlowControl};
 use super::signal::{join_flagged, Changed};
 use super::sink::ProtocolSink;
 use crate::driver::shared_fd::SharedFd;
+use crate::driver::uring::buf_ring::Lent;
 use crate::sys::socket as sock;
 use loops::{read_loop, until_free};
+use outgoing::Outgoing;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
@@ -25,7 +28,7 @@ struct State {
     /// Bytes written since the write loop took the last batch: every write of a turn
     /// lands here and goes out in one send. The write loop swaps it with the buffer it
     /// just finished sending, so steady traffic allocates nothing.
-    pending: Vec<u8>,
+    pending: Outgoing,
     /// Bytes written by the protocol and not yet accepted by the kernel.
     buffered: usize,
     flow: FlowControl,
@@ -56,6 +59,9 @@ struct Inner {
     /// the write loop is polled right after in the same pass, so a write made from a
     /// callback needs no wake-up of its own.
     reading: Cell<bool>,
+    /// The provided buffer whose bytes the protocol is being handed (io_uring multishot
+    /// reads): a write of part of it may keep it and send from it instead of copying.
+    delivering: RefCell<Option<Lent>>,
     sink: RefCell<Option<Rc<dyn ProtocolSink>>>,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -97,10 +103,25 @@ impl Transport {
                 return Err(closed_error("write"));
             }
             let was_empty = s.pending.is_empty();
-            for data in bufs {
-                s.pending.extend_from_slice(data);
-                s.buffered += data.len();
+            let delivering = self.inner.delivering.borrow();
+            match bufs {
+                // Nothing else queued or in flight: an echo of the bytes being delivered.
+                [data]
+                    if s.buffered == 0
+                        && delivering
+                            .as_ref()
+                            .is_some_and(|lent| s.pending.try_claim(data, lent)) =>
+                {
+                    s.buffered = data.len();
+                }
+                _ => {
+                    for data in bufs {
+                        s.pending.push(data, delivering.as_ref());
+                        s.buffered += data.len();
+                    }
+                }
             }
+            drop(delivering);
             s.buffered_changed();
             // Only the write loop watches writes, and only for "pending became non-empty";
             // from inside a read callback it is about to be polled anyway.
@@ -148,7 +169,7 @@ impl Transport {
         let mut s = self.inner.state.borrow_mut();
         s.closing = true;
         s.aborted = true;
-        s.pending = Vec::new();
+        s.pending.clear();
         s.buffered = 0;
         drop(s);
         self.inner.changed.notify();
@@ -252,7 +273,7 @@ impl Transport {
         }
         s.aborted = true;
         s.closing = true;
-        s.pending = Vec::new();
+        s.pending.clear();
         s.buffered = 0;
         drop(s);
         self.inner.changed.notify();
@@ -294,6 +315,7 @@ pub(crate) fn start(
             state: RefCell::new(State::default()),
             changed: Changed::default(),
             reading: Cell::new(false),
+            delivering: RefCell::new(None),
             sink: RefCell::new(Some(sink)),
             peer,
             local,
@@ -320,7 +342,7 @@ impl Drop for Teardown {
         if let Ok(mut state) = inner.state.try_borrow_mut() {
             state.finished = true;
             state.closing = true;
-            state.pending = Vec::new();
+            state.pending.clear();
         }
         inner.changed.notify();
     }

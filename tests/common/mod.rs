@@ -125,6 +125,20 @@ pub async fn eventually(limit: std::time::Duration, what: &str, mut done: impl F
     assert!(waited.is_ok(), "not within {limit:?}: {what}");
 }
 
+/// Sends `message` and reads until that many bytes came back (or EOF).
+pub async fn round_trip(client: &ringloop::net::TcpStream, message: &[u8]) -> Vec<u8> {
+    client.write_all(message.to_vec()).await.0.unwrap();
+    let mut got = Vec::new();
+    while got.len() < message.len() {
+        let (res, buf) = client.read(Vec::with_capacity(64 << 10)).await;
+        match res.unwrap() {
+            0 => break,
+            _ => got.extend_from_slice(&buf),
+        }
+    }
+    got
+}
+
 /// Echoes what it receives (for tests about connections rather than protocols).
 pub struct Echo(pub Option<ringloop::transport::Transport>);
 

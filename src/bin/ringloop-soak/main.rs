@@ -298,6 +298,12 @@ fn run_one(backend: Backend, args: &Args) -> Report {
             live.0, live.1, live.2
         ));
     }
+    if stats.provided_buffers_lent != 0 {
+        counters.fail(format!(
+            "{} provided receive buffers never went back to the ring",
+            stats.provided_buffers_lent
+        ));
+    }
     if stats.longest_poll > Duration::from_millis(100) {
         counters.fail(format!(
             "the loop stalled for {:?} (limit 100 ms)",
@@ -347,6 +353,7 @@ fn run_one(backend: Backend, args: &Args) -> Report {
             ("tasks polled", stats.tasks_polled),
             ("kernel waits", stats.kernel_waits),
             ("driver registrations", stats.fd_registrations),
+            ("provided buffers lent", stats.provided_buffers_lent),
         ],
         errors,
         failure,

@@ -9,7 +9,7 @@
 
 use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -21,6 +21,9 @@ struct Storage {
     base: NonNull<u8>,
     bytes: usize,
     buf_size: usize,
+    entries: u16,
+    /// Buffers lent out and not yet given back.
+    lent_out: Cell<u16>,
     /// Buffers their borrowers gave back, to be published again.
     returned: RefCell<Vec<u16>>,
 }
@@ -64,9 +67,34 @@ impl std::ops::Deref for Lent {
     }
 }
 
+impl Lent {
+    /// Whether this buffer may be kept past its delivery (to send from it) and still
+    /// leave the ring at least half of its buffers for receives.
+    pub(crate) fn may_keep(&self) -> bool {
+        self.storage.lent_out.get() <= self.storage.entries / 2
+    }
+}
+
 impl Drop for Lent {
     fn drop(&mut self) {
-        self.storage.returned.borrow_mut().push(self.bid);
+        let storage = &self.storage;
+        storage.lent_out.set(storage.lent_out.get() - 1);
+        storage.returned.borrow_mut().push(self.bid);
+    }
+}
+
+// SAFETY: the bytes are the `len` the kernel wrote into buffer `bid`, which stays out of
+// the ring (the kernel cannot pick it) until this value is dropped, and `storage` keeps
+// the memory at a fixed address for as long.
+unsafe impl crate::buf::IoBuf for Lent {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
     }
 }
 
@@ -121,6 +149,8 @@ impl BufRing {
                 .cast(),
                 bytes: entries as usize * buf_size,
                 buf_size,
+                entries,
+                lent_out: Cell::new(0),
                 returned: RefCell::new(Vec::with_capacity(entries as usize)),
             }),
             tail: 0,
@@ -144,6 +174,11 @@ impl BufRing {
         self.group
     }
 
+    /// Buffers lent out and not yet given back.
+    pub(crate) fn lent_out(&self) -> u16 {
+        self.storage.lent_out.get()
+    }
+
     fn push(&mut self, bid: u16) {
         let index = (self.tail & (self.entries - 1)) as usize;
         // SAFETY: `index < entries`, inside the mapping; the kernel only reads entries between
@@ -164,8 +199,13 @@ impl BufRing {
 
     /// Lends buffer `bid`, holding the `len` bytes the kernel wrote into it.
     pub(crate) fn lend(&mut self, bid: u16, len: usize) -> Option<Lent> {
-        (bid < self.entries).then(|| Lent {
-            storage: self.storage.clone(),
+        if bid >= self.entries {
+            return None;
+        }
+        let storage = &self.storage;
+        storage.lent_out.set(storage.lent_out.get() + 1);
+        Some(Lent {
+            storage: storage.clone(),
             bid,
             len: len.min(self.buf_size),
         })
@@ -204,5 +244,57 @@ impl Drop for BufRing {
         // SAFETY: unmaps exactly the mapping made in `new`; the ring was unregistered (or
         // the io_uring is already gone), so the kernel no longer reads it.
         unsafe { libc::munmap(self.ring.cast(), self.ring_bytes) };
+    }
+}
+
+/// Buffers lent from plain memory, with no ring behind them, for tests of the code that
+/// reads and keeps lent buffers.
+#[cfg(test)]
+pub(crate) struct TestBuffers(Rc<Storage>);
+
+#[cfg(test)]
+impl TestBuffers {
+    /// `entries` buffers of `buf_size` bytes.
+    pub(crate) fn new(entries: u16, buf_size: usize) -> Self {
+        let bytes = entries as usize * buf_size;
+        Self(Rc::new(Storage {
+            base: NonNull::from(Box::leak(vec![0u8; bytes].into_boxed_slice())).cast(),
+            bytes,
+            buf_size,
+            entries,
+            lent_out: Cell::new(0),
+            returned: RefCell::new(Vec::new()),
+        }))
+    }
+
+    /// Lends buffer `bid` holding a copy of `data`, as a receive into it would.
+    pub(crate) fn lend(&self, bid: u16, data: &[u8]) -> Lent {
+        let storage = &self.0;
+        assert!(bid < storage.entries && data.len() <= storage.buf_size);
+        let start = bid as usize * storage.buf_size;
+        // SAFETY: the range lies inside the allocation, and no `Lent` of `bid` exists (the
+        // tests lend each buffer once at a time), so nothing reads it meanwhile.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                storage.base.as_ptr().add(start),
+                data.len(),
+            );
+        }
+        storage.lent_out.set(storage.lent_out.get() + 1);
+        Lent {
+            storage: storage.clone(),
+            bid,
+            len: data.len(),
+        }
+    }
+
+    pub(crate) fn lent_out(&self) -> u16 {
+        self.0.lent_out.get()
+    }
+
+    /// Buffers given back since the start, in order.
+    pub(crate) fn returned(&self) -> Vec<u16> {
+        self.0.returned.borrow().clone()
     }
 }

@@ -90,8 +90,13 @@ impl UringDriver {
     /// The counters, with the fixed-file slots in use as the registration gauge.
     pub(crate) fn counters(&self) -> DriverCounters {
         let registrations = self.fixed.as_ref().map_or(0, |t| t.in_use() as u64);
+        let buffers_lent = self
+            .buf_ring
+            .as_ref()
+            .map_or(0, |r| u64::from(r.lent_out()));
         DriverCounters {
             registrations,
+            buffers_lent,
             ..self.counters
         }
     }

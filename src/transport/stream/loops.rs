@@ -6,6 +6,7 @@
 use super::transfer::{self, Path};
 use super::Transport;
 use crate::driver::shared_fd::SharedFd;
+use crate::driver::uring::buf_ring::Lent;
 use crate::future::Either;
 use crate::op;
 use crate::op::multishot::OpStream;
@@ -64,6 +65,18 @@ fn reading_now(t: &Transport) -> bool {
 /// Whether data can go to the protocol right now (reading on, protocol not borrowed).
 fn can_deliver_now(t: &Transport, sink: &dyn ProtocolSink) -> bool {
     reading_now(t) && !sink.busy()
+}
+
+/// Hands a provided buffer's bytes to the protocol. A write of part of them may keep the
+/// buffer to send from (see `outgoing.rs`); otherwise it goes back to the ring now.
+fn deliver_lent(t: &Transport, sink: &dyn ProtocolSink, lent: Lent) {
+    *t.inner.delivering.borrow_mut() = Some(lent);
+    if let Some(lent) = &*t.inner.delivering.borrow() {
+        sink.deliver_slice(lent);
+    }
+    if let Some(lent) = t.inner.delivering.borrow_mut().take() {
+        t.inner.state.borrow_mut().pending.end_delivery(lent);
+    }
 }
 
 /// The peer closed its side: `eof_received`, then close unless the protocol keeps it open.
@@ -215,8 +228,7 @@ async fn multishot_read_loop(t: &Transport, fd: &SharedFd, sink: &dyn ProtocolSi
             // The common case: the protocol reads straight from the provided buffer, which
             // goes back to the ring when `lent` drops.
             Either::Left(Some(Ok(Some(lent)))) if can_deliver_now(t, sink) => {
-                sink.deliver_slice(&lent);
-                drop(lent);
+                deliver_lent(t, sink, lent);
                 t.deliver_edges();
                 Flow::Continue(spare.take())
             }

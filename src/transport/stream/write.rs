@@ -2,10 +2,12 @@
 //! batches (every write of a turn goes out in one send), then `shutdown(SHUT_WR)` after
 //! `write_eof`, and ends once a closing transport has nothing left to send.
 
+use super::outgoing::Batch;
 use super::transfer::{self, Path};
 use super::{Transport, KEEP_BUFFER_LIMIT};
 use crate::buf::IoBuf;
 use crate::driver::shared_fd::SharedFd;
+use crate::future::Either;
 use crate::op;
 use crate::runtime::context::Context;
 use std::future::{poll_fn, Future};
@@ -13,10 +15,19 @@ use std::io;
 use std::task::Poll;
 
 /// The batch handed to the kernel, and how much of it it has taken so far.
-#[derive(Default)]
-struct Batch {
-    bytes: Vec<u8>,
+struct Sending {
+    batch: Batch,
     sent: usize,
+}
+
+impl Sending {
+    fn unsent(&self) -> &[u8] {
+        &self.batch.bytes()[self.sent..]
+    }
+
+    fn done(&self) -> bool {
+        self.unsent().is_empty()
+    }
 }
 
 /// What the write side does next.
@@ -33,11 +44,14 @@ enum Next {
 
 pub(super) async fn write_loop(t: &Transport, fd: &SharedFd) {
     let path = Path::for_fd(fd);
-    let mut batch = Batch::default();
+    let mut sending = Sending {
+        batch: Batch::Copied(Vec::new()),
+        sent: 0,
+    };
     loop {
         let next = match &path {
-            Path::Direct(ctx) => send_burst(t, fd, ctx, &mut batch).await,
-            Path::Ops => send_once(t, fd, &mut batch).await,
+            Path::Direct(ctx) => send_burst(t, fd, ctx, &mut sending).await,
+            Path::Ops => send_once(t, fd, &mut sending).await,
         };
         match next {
             Next::Send | Next::Idle => {}
@@ -53,27 +67,33 @@ pub(super) async fn write_loop(t: &Transport, fd: &SharedFd) {
 }
 
 /// Takes the protocol's pending bytes as the next batch once the current one is sent.
-fn next_batch(t: &Transport, batch: &mut Batch) -> Next {
+fn next_batch(t: &Transport, sending: &mut Sending) -> Next {
     let mut s = t.inner.state.borrow_mut();
     if s.aborted {
         return Next::Stop;
     }
-    if batch.sent < batch.bytes.len() {
+    if !sending.done() {
         return Next::Send;
     }
+    // A sent batch gives its buffer back now: a kept provided buffer to the ring (not
+    // held while idle), a copy buffer to the queue for the next writes.
+    let spare = match std::mem::replace(&mut sending.batch, Batch::Copied(Vec::new())) {
+        Batch::Copied(mut bytes) if bytes.capacity() <= KEEP_BUFFER_LIMIT => {
+            bytes.clear();
+            bytes
+        }
+        Batch::Copied(_) | Batch::Kept(_) => Vec::new(),
+    };
+    sending.sent = 0;
     if s.pending.is_empty() {
+        sending.batch = Batch::Copied(spare);
         if s.eof_requested && !s.eof_sent {
             s.eof_sent = true;
             return Next::Shutdown;
         }
         return if s.closing { Next::Stop } else { Next::Idle };
     }
-    batch.bytes.clear();
-    if batch.bytes.capacity() > KEEP_BUFFER_LIMIT {
-        batch.bytes = Vec::new();
-    }
-    std::mem::swap(&mut batch.bytes, &mut s.pending);
-    batch.sent = 0;
+    sending.batch = s.pending.take(spare);
     Next::Send
 }
 
@@ -88,7 +108,7 @@ fn has_work(t: &Transport) -> bool {
 /// writers learn it from the resume edge.)
 fn account_sent(
     t: &Transport,
-    batch: &mut Batch,
+    sending: &mut Sending,
     res: io::Result<usize>,
     shrink_buffered: bool,
 ) -> Result<(), ()> {
@@ -100,7 +120,7 @@ fn account_sent(
             return Err(());
         }
     };
-    batch.sent += n;
+    sending.sent += n;
     if !shrink_buffered {
         return Ok(());
     }
@@ -124,8 +144,8 @@ fn account_sent(
 /// then wakes once per message (for the next request), not twice; the completed send
 /// is collected when the loop is next polled, which any new write, `close` or `abort`
 /// brings about.
-async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
-    match next_batch(t, batch) {
+async fn send_once(t: &Transport, fd: &SharedFd, sending: &mut Sending) -> Next {
+    match next_batch(t, sending) {
         Next::Send => {}
         Next::Idle => {
             t.inner.changed.until(|| has_work(t)).await;
@@ -133,9 +153,12 @@ async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
         }
         other => return other,
     }
-    let bytes = std::mem::take(&mut batch.bytes);
-    let unsent = bytes.len() - batch.sent;
-    let mut send = std::pin::pin!(op::send::send(fd, bytes.slice(batch.sent..), 0));
+    let unsent = sending.unsent().len();
+    let bytes = match std::mem::replace(&mut sending.batch, Batch::Copied(Vec::new())) {
+        Batch::Copied(bytes) => Either::Left(bytes),
+        Batch::Kept(kept) => Either::Right(kept),
+    };
+    let mut send = std::pin::pin!(op::send::send(fd, bytes.slice(sending.sent..), 0));
     let mut counted = false;
     let sent = poll_fn(|cx| {
         if let Poll::Ready(out) = send.as_mut().poll(cx) {
@@ -159,14 +182,17 @@ async fn send_once(t: &Transport, fd: &SharedFd, batch: &mut Batch) -> Next {
     let Some((res, slice)) = sent else {
         return Next::Stop;
     };
-    batch.bytes = slice.into_inner();
+    sending.batch = match slice.into_inner() {
+        Either::Left(bytes) => Batch::Copied(bytes),
+        Either::Right(kept) => Batch::Kept(kept),
+    };
     if counted {
         // The bytes were counted as sent when the send went quiet: put back what the
         // kernel did not take.
         let taken = *res.as_ref().unwrap_or(&0);
         uncount_unsent(t, unsent.saturating_sub(taken));
     }
-    match account_sent(t, batch, res, !counted) {
+    match account_sent(t, sending, res, !counted) {
         Ok(()) => Next::Send,
         Err(()) => Next::Stop,
     }
@@ -202,9 +228,9 @@ fn uncount_unsent(t: &Transport, n: usize) {
 
 /// Epoll: sends batch after batch within one poll while the socket takes them; waits for
 /// work or for the socket's next edge without an op.
-async fn send_burst(t: &Transport, fd: &SharedFd, ctx: &Context, batch: &mut Batch) -> Next {
+async fn send_burst(t: &Transport, fd: &SharedFd, ctx: &Context, sending: &mut Sending) -> Next {
     poll_fn(|cx| loop {
-        match next_batch(t, batch) {
+        match next_batch(t, sending) {
             Next::Send => {}
             Next::Idle => {
                 t.inner.changed.register(cx.waker());
@@ -212,7 +238,7 @@ async fn send_burst(t: &Transport, fd: &SharedFd, ctx: &Context, batch: &mut Bat
             }
             other => return Poll::Ready(other),
         }
-        let unsent = &batch.bytes[batch.sent..];
+        let unsent = sending.unsent();
         let res = match transfer::poll_direct(ctx, cx, |d, cx| d.poll_send(fd, unsent, cx)) {
             Poll::Ready(res) => res,
             Poll::Pending => {
@@ -221,7 +247,7 @@ async fn send_burst(t: &Transport, fd: &SharedFd, ctx: &Context, batch: &mut Bat
                 return Poll::Pending;
             }
         };
-        if account_sent(t, batch, res, true).is_err() {
+        if account_sent(t, sending, res, true).is_err() {
             return Poll::Ready(Next::Stop);
         }
     })

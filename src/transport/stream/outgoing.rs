@@ -1,0 +1,226 @@
+//! The bytes a protocol wrote that the write loop has not taken yet.
+//!
+//! Usually a buffer every write of a turn is copied into. But when the one write is (part
+//! of) the provided buffer the protocol is being handed, as an echo's reply is, that
+//! buffer itself is kept and sent: on io_uring a received message then reaches the
+//! kernel again without being copied in user space. The buffer goes back to the ring once
+//! its send completes; only while the ring keeps at least half of its buffers is one
+//! kept, so idle connections holding sent replies can never starve receives.
+
+use crate::buf::{IoBuf, Slice};
+use crate::driver::uring::buf_ring::Lent;
+use std::ops::Range;
+
+/// What the write loop sends next: copied bytes, or part of a kept provided buffer.
+pub(super) enum Batch {
+    Copied(Vec<u8>),
+    Kept(Slice<Lent>),
+}
+
+impl Batch {
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            Batch::Copied(bytes) => bytes,
+            Batch::Kept(kept) => kept_bytes(kept),
+        }
+    }
+}
+
+fn kept_bytes(kept: &Slice<Lent>) -> &[u8] {
+    &kept.get_ref()[kept.begin()..kept.end()]
+}
+
+#[derive(Default)]
+pub(super) struct Outgoing {
+    copied: Vec<u8>,
+    /// A write of this range of the buffer being delivered; settled when delivery ends.
+    claimed: Option<Range<usize>>,
+    /// A kept provided buffer, part of which is the next thing to send.
+    kept: Option<Slice<Lent>>,
+}
+
+impl Outgoing {
+    pub(super) fn is_empty(&self) -> bool {
+        self.copied.is_empty() && self.claimed.is_none() && self.kept.is_none()
+    }
+
+    /// Records a write of `data` without copying it, if nothing is queued before it, it
+    /// lies inside `delivering` (the buffer the protocol is being handed) and the ring
+    /// can spare that buffer. `false` if it must be copied instead.
+    pub(super) fn try_claim(&mut self, data: &[u8], delivering: &Lent) -> bool {
+        if !self.is_empty() || data.is_empty() || !delivering.may_keep() {
+            return false;
+        }
+        let base = delivering.as_ptr() as usize;
+        let start = data.as_ptr() as usize;
+        if start < base || start + data.len() > base + delivering.len() {
+            return false;
+        }
+        self.claimed = Some(start - base..start - base + data.len());
+        true
+    }
+
+    /// Appends a copy of `data`, after copying out whatever was claimed or kept (so the
+    /// bytes stay in write order). `delivering` is the buffer being handed to the
+    /// protocol, if any: a claim refers to it.
+    pub(super) fn push(&mut self, data: &[u8], delivering: Option<&Lent>) {
+        if let Some(range) = self.claimed.take() {
+            let lent = delivering.expect("a claim is settled before its delivery ends");
+            self.copied.extend_from_slice(&lent[range]);
+        }
+        if let Some(kept) = self.kept.take() {
+            self.copied.extend_from_slice(kept_bytes(&kept));
+        }
+        self.copied.extend_from_slice(data);
+    }
+
+    /// The delivery of `lent` is over: keep the part a write claimed, or let the buffer
+    /// go back to the ring.
+    pub(super) fn end_delivery(&mut self, lent: Lent) {
+        if let Some(range) = self.claimed.take() {
+            self.kept = Some(lent.slice(range));
+        }
+    }
+
+    /// Hands everything queued to the write loop, which passes back the buffer it sent
+    /// last (`spare`) to be reused for copies.
+    pub(super) fn take(&mut self, spare: Vec<u8>) -> Batch {
+        debug_assert!(self.claimed.is_none(), "taken during a delivery");
+        match self.kept.take() {
+            Some(kept) => {
+                if self.copied.capacity() == 0 {
+                    self.copied = spare;
+                }
+                Batch::Kept(kept)
+            }
+            None => Batch::Copied(std::mem::replace(&mut self.copied, spare)),
+        }
+    }
+
+    /// Drops everything queued (abort, failure, teardown).
+    pub(super) fn clear(&mut self) {
+        *self = Outgoing::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::uring::buf_ring::TestBuffers;
+
+    fn sent(batch: &Batch) -> &[u8] {
+        batch.bytes()
+    }
+
+    #[test]
+    fn an_echo_of_the_delivered_bytes_is_kept_not_copied() {
+        let buffers = TestBuffers::new(4, 64);
+        let lent = buffers.lend(0, b"hello world");
+        let mut out = Outgoing::default();
+        assert!(out.try_claim(&lent[6..], &lent));
+        assert!(!out.is_empty());
+        out.end_delivery(lent);
+        let batch = out.take(Vec::new());
+        assert!(matches!(batch, Batch::Kept(_)));
+        assert_eq!(sent(&batch), b"world");
+        assert!(out.is_empty());
+        assert_eq!(buffers.lent_out(), 1, "kept while its send is out");
+        drop(batch);
+        assert_eq!((buffers.lent_out(), buffers.returned()), (0, vec![0]));
+    }
+
+    #[test]
+    fn bytes_from_elsewhere_or_behind_other_bytes_are_copied() {
+        let buffers = TestBuffers::new(4, 64);
+        let lent = buffers.lend(0, b"abc");
+        let mut out = Outgoing::default();
+        assert!(!out.try_claim(b"abc", &lent), "equal bytes, other memory");
+        assert!(!out.try_claim(&lent[..0], &lent), "nothing to send");
+        out.push(b"x", Some(&lent));
+        assert!(!out.try_claim(&lent[..], &lent), "queued behind a copy");
+        out.push(&lent[..], Some(&lent));
+        out.end_delivery(lent);
+        assert_eq!(
+            buffers.lent_out(),
+            0,
+            "nothing claimed: the buffer went back"
+        );
+        assert_eq!(sent(&out.take(Vec::new())), b"xabc");
+    }
+
+    #[test]
+    fn writes_after_a_claim_keep_their_order() {
+        let buffers = TestBuffers::new(4, 64);
+        let lent = buffers.lend(1, b"0123456789");
+        let mut out = Outgoing::default();
+        assert!(out.try_claim(&lent[..4], &lent));
+        out.push(&lent[4..], Some(&lent));
+        out.push(b"!", Some(&lent));
+        out.end_delivery(lent);
+        assert_eq!(buffers.lent_out(), 0, "the claim was copied out");
+        assert_eq!(sent(&out.take(Vec::new())), b"0123456789!");
+    }
+
+    #[test]
+    fn a_write_after_the_delivery_copies_the_kept_bytes_first() {
+        let buffers = TestBuffers::new(4, 64);
+        let lent = buffers.lend(2, b"first ");
+        let mut out = Outgoing::default();
+        assert!(out.try_claim(&lent, &lent));
+        out.end_delivery(lent);
+        out.push(b"second", None);
+        assert_eq!(buffers.lent_out(), 0);
+        let batch = out.take(Vec::new());
+        assert!(matches!(batch, Batch::Copied(_)));
+        assert_eq!(sent(&batch), b"first second");
+    }
+
+    #[test]
+    fn clearing_gives_a_kept_buffer_back() {
+        let buffers = TestBuffers::new(4, 64);
+        let lent = buffers.lend(3, b"doomed");
+        let mut out = Outgoing::default();
+        assert!(out.try_claim(&lent, &lent));
+        out.clear();
+        out.end_delivery(lent);
+        assert!(out.is_empty());
+        assert_eq!(
+            buffers.lent_out(),
+            0,
+            "a claim cleared mid-delivery keeps nothing"
+        );
+    }
+
+    #[test]
+    fn at_most_half_the_ring_is_kept() {
+        let buffers = TestBuffers::new(8, 16);
+        let mut kept = Vec::new();
+        for bid in 0..8 {
+            let lent = buffers.lend(bid, b"reply");
+            let mut out = Outgoing::default();
+            let claimed = out.try_claim(&lent, &lent);
+            assert_eq!(claimed, bid < 4, "buffer {bid}");
+            out.end_delivery(lent);
+            kept.push(out);
+        }
+        assert_eq!(buffers.lent_out(), 4);
+        drop(kept);
+        assert_eq!(buffers.lent_out(), 0);
+    }
+
+    #[test]
+    fn a_copy_batch_reuses_the_spare_buffer() {
+        let mut out = Outgoing::default();
+        out.push(b"abc", None);
+        let spare = Vec::with_capacity(4096);
+        let Batch::Copied(first) = out.take(spare) else {
+            panic!("copied bytes make a copy batch");
+        };
+        assert_eq!(first, b"abc");
+        out.push(b"d", None);
+        let Batch::Copied(second) = out.take(Vec::new()) else {
+            panic!("copied bytes make a copy batch");
+        };
+        assert!(second.capacity() >= 4096, "the spare took the next writes");
+    }
+}

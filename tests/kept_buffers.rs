@@ -1,0 +1,186 @@
+//! Replies made of the very bytes a protocol is handed. On io_uring those bytes sit in a
+//! provided receive buffer, which the transport may keep and send from instead of copying
+//! (an echo's reply costs no copy). Whatever a protocol writes of them, in whatever
+//! pieces, order or turn, must reach the peer intact on both backends; kept buffers must
+//! go back to the ring, and idle connections may never keep more than half of it.
+
+mod common;
+use common::*;
+use ringloop::net::TcpStream;
+use ringloop::time::timeout;
+use ringloop::transport::{create_server, Protocol, Server, Transport};
+use ringloop::{Backend, Runtime};
+use std::time::Duration;
+
+/// Message sizes around and beyond one provided buffer (16 KiB), so that one message
+/// arrives in several deliveries.
+const SIZES: [usize; 7] = [1, 100, 4096, 16 << 10, (16 << 10) + 1, 40_000, 200_000];
+
+/// Echoes each delivery as the write of a piece of it (claimable) followed by the rest
+/// in `chunk`-byte writes: the reply is the input, in order, however it was cut.
+struct EchoInPieces {
+    transport: Option<Transport>,
+    first: usize,
+    chunk: usize,
+}
+
+impl Protocol for EchoInPieces {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        let Some(t) = &self.transport else { return };
+        let first = self.first.min(data.len());
+        t.write(&data[..first]).unwrap();
+        for piece in data[first..].chunks(self.chunk) {
+            t.write(piece).unwrap();
+        }
+    }
+}
+
+/// Echoes the first half of each delivery at once and the rest from a task on a later
+/// turn, with reading paused in between so that deliveries cannot overtake each other.
+struct EchoHalfLater(Option<Transport>);
+
+impl Protocol for EchoHalfLater {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.0 = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        let Some(t) = self.0.clone() else { return };
+        let half = data.len() / 2;
+        t.write(&data[..half]).unwrap();
+        t.pause_reading();
+        let rest = data[half..].to_vec();
+        drop(ringloop::spawn(async move {
+            ringloop::yield_now().await;
+            ringloop::time::sleep(Duration::from_millis(1)).await;
+            let _ = t.write(&rest);
+            t.resume_reading();
+        }));
+    }
+}
+
+/// Writes what it receives, then aborts: nothing may be sent.
+struct EchoThenAbort(Option<Transport>);
+
+impl Protocol for EchoThenAbort {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.0 = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.0 {
+            t.write(data).unwrap();
+            t.abort();
+        }
+    }
+}
+
+/// Waits until no provided buffer is out of the ring (always so on epoll).
+async fn buffers_all_back(rt: &Runtime) {
+    let what = "every provided buffer back in the ring";
+    eventually(Duration::from_secs(5), what, || {
+        rt.stats().provided_buffers_lent == 0
+    })
+    .await;
+}
+
+/// Sends every size in `SIZES` through `server` on one connection and checks the replies.
+async fn check_replies(rt: &Runtime, server: Server) {
+    let client = TcpStream::connect(server.local_addr().unwrap())
+        .await
+        .unwrap();
+    for (seed, size) in SIZES.into_iter().enumerate() {
+        let message = pattern(size, seed as u64);
+        let reply = timeout(Duration::from_secs(10), round_trip(&client, &message))
+            .await
+            .expect("the reply came back");
+        assert!(
+            reply == message,
+            "a {size}-byte reply differs from its request"
+        );
+    }
+    drop(client);
+    server.close();
+    timeout(Duration::from_secs(5), server.wait_closed())
+        .await
+        .expect("server closed");
+    buffers_all_back(rt).await;
+}
+
+both_backends! {
+    fn an_echo_written_whole_or_in_pieces_arrives_in_order(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            for (first, chunk) in [(usize::MAX, 1), (0, 1000), (3, 1), (100, 7), (5000, 3000)] {
+                let server = create_server(
+                    move || EchoInPieces { transport: None, first, chunk },
+                    "127.0.0.1:0",
+                )
+                .await
+                .unwrap();
+                check_replies(&rt, server).await;
+            }
+        }).unwrap();
+    }
+}
+
+both_backends! {
+    fn an_echo_finished_on_a_later_turn_keeps_its_order(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let server = create_server(|| EchoHalfLater(None), "127.0.0.1:0").await.unwrap();
+            check_replies(&rt, server).await;
+        }).unwrap();
+    }
+}
+
+both_backends! {
+    fn an_echo_aborted_before_it_went_out_sends_nothing(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let server = create_server(|| EchoThenAbort(None), "127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+            client.write_all(pattern(3000, 9)).await.0.unwrap();
+            let (res, buf) = timeout(Duration::from_secs(5), client.read(Vec::with_capacity(4096)))
+                .await
+                .expect("the abort ended the connection");
+            // A reset or a plain EOF, depending on timing; never the echoed bytes.
+            assert!(res.map_or(true, |n| n == 0), "got {} bytes after an abort", buf.len());
+            buffers_all_back(&rt).await;
+            server.close();
+        }).unwrap();
+    }
+}
+
+both_backends! {
+    fn idle_connections_keep_at_most_half_the_ring(backend) {
+        // 200 connections each echo one message and then stay idle: on io_uring each may
+        // keep the buffer its reply was sent from until it next runs, but never more than
+        // half the ring (256 buffers) in all, so receives never run out.
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let server = create_server(|| Echo(None), "127.0.0.1:0").await.unwrap();
+            let addr = server.local_addr().unwrap();
+            let mut clients = Vec::new();
+            for i in 0..200 {
+                let client = TcpStream::connect(addr).await.unwrap();
+                let message = pattern(64, i);
+                assert_eq!(round_trip(&client, &message).await, message);
+                clients.push((client, message));
+            }
+            let lent = rt.stats().provided_buffers_lent;
+            assert!(lent <= 128, "{lent} provided buffers kept by idle connections");
+            if rt.backend() == Backend::Uring {
+                assert!(lent > 0, "replies were sent from the buffers they arrived in");
+            }
+            for (client, message) in clients.iter().rev() {
+                assert_eq!(round_trip(client, message).await, *message);
+            }
+            drop(clients);
+            server.close();
+            timeout(Duration::from_secs(5), server.wait_closed()).await.expect("server closed");
+            buffers_all_back(&rt).await;
+        }).unwrap();
+    }
+}
