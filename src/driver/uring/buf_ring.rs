@@ -7,6 +7,7 @@
 //! itself to the reader ([`Lent`]), which hands it back when dropped: the next turn
 //! publishes it at the tail again.
 
+use super::buf_window::Window;
 use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
 use std::cell::{Cell, RefCell};
@@ -109,6 +110,8 @@ pub(crate) struct BufRing {
     /// The other half of a ping-pong with `Storage::returned`, so neither list is reallocated
     /// on every turn.
     reclaiming: Vec<u16>,
+    /// Which free buffers are in the ring (see `buf_window.rs`).
+    window: Window,
 }
 
 impl BufRing {
@@ -155,6 +158,7 @@ impl BufRing {
             }),
             tail: 0,
             reclaiming: Vec::with_capacity(entries as usize),
+            window: Window::new(entries),
         };
         // SAFETY: the mapping is page-aligned, zeroed, `entries` long and lives until Drop,
         // which runs before the io_uring that it is registered with is dropped.
@@ -163,10 +167,7 @@ impl BufRing {
                 .submitter()
                 .register_buf_ring_with_flags(ring as u64, entries, group, 0)?
         };
-        for bid in 0..entries {
-            this.push(bid);
-        }
-        this.publish();
+        this.top_up();
         Ok(this)
     }
 
@@ -211,25 +212,41 @@ impl BufRing {
         })
     }
 
-    /// Publishes the buffers borrowers have given back since the last call.
+    /// Takes back the buffers borrowers have given back since the last call, and tops the
+    /// ring up.
     pub(crate) fn reclaim(&mut self) {
         let mut returned = std::mem::take(&mut self.reclaiming);
         std::mem::swap(&mut returned, &mut *self.storage.returned.borrow_mut());
-        if !returned.is_empty() {
-            for &bid in &returned {
-                self.push(bid);
-            }
-            self.publish();
+        for &bid in &returned {
+            self.window.give_back(bid);
         }
         returned.clear();
         self.reclaiming = returned;
+        self.top_up();
     }
 
-    /// Returns buffer `bid` to the ring without reading it.
+    /// Publishes free buffers, most recently used first, up to the window.
+    fn top_up(&mut self) {
+        let mut pushed = false;
+        while let Some(bid) = self.window.next_to_publish() {
+            self.push(bid);
+            pushed = true;
+        }
+        if pushed {
+            self.publish();
+        }
+    }
+
+    /// A completion reported that the kernel took a buffer from the ring.
+    pub(crate) fn taken(&mut self) {
+        self.window.taken();
+    }
+
+    /// Returns buffer `bid` without reading it.
     pub(crate) fn recycle(&mut self, bid: u16) {
         if bid < self.entries {
-            self.push(bid);
-            self.publish();
+            self.window.give_back(bid);
+            self.top_up();
         }
     }
 

@@ -7,6 +7,7 @@
 //! enters again to flush them, so no completion is lost. `EINTR`/`EBUSY` are retried.
 
 pub(crate) mod buf_ring;
+mod buf_window;
 pub(crate) mod fixed_files;
 mod setup;
 
@@ -313,6 +314,12 @@ impl UringDriver {
                 self.counters.completions += 1;
                 let (user_data, res) = (cqe.user_data(), cqe.result());
                 let flags = cqe.flags();
+                if let (Some(ring), Some(_)) = (
+                    self.buf_ring.as_mut(),
+                    io_uring::cqueue::buffer_select(flags),
+                ) {
+                    ring.taken();
+                }
                 match OpKey::from_user_data(user_data) {
                     Some(key) => {
                         let more = io_uring::cqueue::more(flags);
