@@ -103,6 +103,11 @@ async fn check_replies(rt: &Runtime, server: Server) {
         );
     }
     drop(client);
+    close_and_settle(rt, server).await;
+}
+
+/// Closes `server`, waits for its connections to end and its buffers to come back.
+async fn close_and_settle(rt: &Runtime, server: Server) {
     server.close();
     timeout(Duration::from_secs(5), server.wait_closed())
         .await
@@ -180,9 +185,7 @@ both_backends! {
                 assert_eq!(round_trip(client, message).await, *message);
             }
             drop(clients);
-            server.close();
-            timeout(Duration::from_secs(5), server.wait_closed()).await.expect("server closed");
-            buffers_all_back(&rt).await;
+            close_and_settle(&rt, server).await;
         }).unwrap();
     }
 }
@@ -207,9 +210,7 @@ both_backends! {
                 assert!(reply == *message, "an echo differs from its message");
             }
             drop(clients);
-            server.close();
-            timeout(Duration::from_secs(5), server.wait_closed()).await.expect("server closed");
-            buffers_all_back(&rt).await;
+            close_and_settle(&rt, server).await;
         }).unwrap();
     }
 }
