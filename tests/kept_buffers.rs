@@ -172,7 +172,8 @@ both_backends! {
             let mut clients = Vec::new();
             for i in 0..200 {
                 let client = TcpStream::connect(addr).await.unwrap();
-                let message = pattern(64, i);
+                // Large enough to be kept rather than copied (1 KiB and up).
+                let message = pattern(2000, i);
                 assert_eq!(round_trip(&client, &message).await, message);
                 clients.push((client, message));
             }

@@ -5,11 +5,16 @@
 //! buffer itself is kept and sent: on io_uring a received message then reaches the
 //! kernel again without being copied in user space. The buffer goes back to the ring once
 //! its send completes; only while the ring keeps at least half of its buffers is one
-//! kept, so idle connections holding sent replies can never starve receives.
+//! kept, so idle connections holding sent replies can never starve receives. Small writes
+//! are copied all the same: copying a few hundred bytes costs less than holding a buffer
+//! (alternating A/B, 128 B echo: keeping every reply's buffer took 1.025-1.047× the CPU).
 
 use crate::buf::{IoBuf, Slice};
 use crate::driver::uring::buf_ring::Lent;
 use std::ops::Range;
+
+/// Writes shorter than this are copied even when they could be sent from the buffer.
+pub(super) const MIN_KEPT: usize = 1024;
 
 /// What the write loop sends next: copied bytes, or part of a kept provided buffer.
 pub(super) enum Batch {
@@ -45,10 +50,10 @@ impl Outgoing {
     }
 
     /// Records a write of `data` without copying it, if nothing is queued before it, it
-    /// lies inside `delivering` (the buffer the protocol is being handed) and the ring
-    /// can spare that buffer. `false` if it must be copied instead.
+    /// lies inside `delivering` (the buffer the protocol is being handed), it is at least
+    /// `MIN_KEPT` long and the ring can spare that buffer. `false` if it must be copied.
     pub(super) fn try_claim(&mut self, data: &[u8], delivering: &Lent) -> bool {
-        if !self.is_empty() || data.is_empty() || !delivering.may_keep() {
+        if !self.is_empty() || data.len() < MIN_KEPT || !delivering.may_keep() {
             return false;
         }
         let base = delivering.as_ptr() as usize;
@@ -108,21 +113,29 @@ mod tests {
     use super::*;
     use crate::driver::uring::buf_ring::TestBuffers;
 
+    const BUF: usize = 4 * MIN_KEPT;
+
+    /// `len` bytes counting up from `start`.
+    fn bytes(len: usize, start: u8) -> Vec<u8> {
+        (0..len).map(|i| start.wrapping_add(i as u8)).collect()
+    }
+
     fn sent(batch: &Batch) -> &[u8] {
         batch.bytes()
     }
 
     #[test]
     fn an_echo_of_the_delivered_bytes_is_kept_not_copied() {
-        let buffers = TestBuffers::new(4, 64);
-        let lent = buffers.lend(0, b"hello world");
+        let buffers = TestBuffers::new(4, BUF);
+        let data = bytes(3 * MIN_KEPT, 1);
+        let lent = buffers.lend(0, &data);
         let mut out = Outgoing::default();
-        assert!(out.try_claim(&lent[6..], &lent));
+        assert!(out.try_claim(&lent[MIN_KEPT..], &lent));
         assert!(!out.is_empty());
         out.end_delivery(lent);
         let batch = out.take(Vec::new());
         assert!(matches!(batch, Batch::Kept(_)));
-        assert_eq!(sent(&batch), b"world");
+        assert_eq!(sent(&batch), &data[MIN_KEPT..]);
         assert!(out.is_empty());
         assert_eq!(buffers.lent_out(), 1, "kept while its send is out");
         drop(batch);
@@ -130,11 +143,16 @@ mod tests {
     }
 
     #[test]
-    fn bytes_from_elsewhere_or_behind_other_bytes_are_copied() {
-        let buffers = TestBuffers::new(4, 64);
-        let lent = buffers.lend(0, b"abc");
+    fn small_writes_other_memory_and_bytes_behind_a_copy_are_copied() {
+        let buffers = TestBuffers::new(4, BUF);
+        let data = bytes(2 * MIN_KEPT, 7);
+        let lent = buffers.lend(0, &data);
         let mut out = Outgoing::default();
-        assert!(!out.try_claim(b"abc", &lent), "equal bytes, other memory");
+        assert!(!out.try_claim(&data, &lent), "equal bytes, other memory");
+        assert!(
+            !out.try_claim(&lent[..MIN_KEPT - 1], &lent),
+            "too small to keep"
+        );
         assert!(!out.try_claim(&lent[..0], &lent), "nothing to send");
         out.push(b"x", Some(&lent));
         assert!(!out.try_claim(&lent[..], &lent), "queued behind a copy");
@@ -145,26 +163,34 @@ mod tests {
             0,
             "nothing claimed: the buffer went back"
         );
-        assert_eq!(sent(&out.take(Vec::new())), b"xabc");
+        assert_eq!(
+            sent(&out.take(Vec::new())),
+            [b"x".as_slice(), &data].concat()
+        );
     }
 
     #[test]
     fn writes_after_a_claim_keep_their_order() {
-        let buffers = TestBuffers::new(4, 64);
-        let lent = buffers.lend(1, b"0123456789");
+        let buffers = TestBuffers::new(4, BUF);
+        let data = bytes(3 * MIN_KEPT, 3);
+        let lent = buffers.lend(1, &data);
         let mut out = Outgoing::default();
-        assert!(out.try_claim(&lent[..4], &lent));
-        out.push(&lent[4..], Some(&lent));
+        assert!(out.try_claim(&lent[..MIN_KEPT], &lent));
+        out.push(&lent[MIN_KEPT..], Some(&lent));
         out.push(b"!", Some(&lent));
         out.end_delivery(lent);
         assert_eq!(buffers.lent_out(), 0, "the claim was copied out");
-        assert_eq!(sent(&out.take(Vec::new())), b"0123456789!");
+        assert_eq!(
+            sent(&out.take(Vec::new())),
+            [data.as_slice(), b"!"].concat()
+        );
     }
 
     #[test]
     fn a_write_after_the_delivery_copies_the_kept_bytes_first() {
-        let buffers = TestBuffers::new(4, 64);
-        let lent = buffers.lend(2, b"first ");
+        let buffers = TestBuffers::new(4, BUF);
+        let data = bytes(MIN_KEPT, 5);
+        let lent = buffers.lend(2, &data);
         let mut out = Outgoing::default();
         assert!(out.try_claim(&lent, &lent));
         out.end_delivery(lent);
@@ -172,13 +198,13 @@ mod tests {
         assert_eq!(buffers.lent_out(), 0);
         let batch = out.take(Vec::new());
         assert!(matches!(batch, Batch::Copied(_)));
-        assert_eq!(sent(&batch), b"first second");
+        assert_eq!(sent(&batch), [data.as_slice(), b"second"].concat());
     }
 
     #[test]
     fn clearing_gives_a_kept_buffer_back() {
-        let buffers = TestBuffers::new(4, 64);
-        let lent = buffers.lend(3, b"doomed");
+        let buffers = TestBuffers::new(4, BUF);
+        let lent = buffers.lend(3, &bytes(MIN_KEPT, 9));
         let mut out = Outgoing::default();
         assert!(out.try_claim(&lent, &lent));
         out.clear();
@@ -193,10 +219,11 @@ mod tests {
 
     #[test]
     fn at_most_half_the_ring_is_kept() {
-        let buffers = TestBuffers::new(8, 16);
+        let buffers = TestBuffers::new(8, BUF);
+        let reply = bytes(MIN_KEPT, 0);
         let mut kept = Vec::new();
         for bid in 0..8 {
-            let lent = buffers.lend(bid, b"reply");
+            let lent = buffers.lend(bid, &reply);
             let mut out = Outgoing::default();
             let claimed = out.try_claim(&lent, &lent);
             assert_eq!(claimed, bid < 4, "buffer {bid}");
