@@ -348,6 +348,10 @@ impl Drop for Teardown {
             state.closing = true;
             state.pending.clear();
         }
+        // A protocol that panicked mid-delivery left its receive buffer here: give it back.
+        if let Ok(mut delivering) = inner.delivering.try_borrow_mut() {
+            delivering.take();
+        }
         inner.changed.notify();
     }
 }
