@@ -215,3 +215,36 @@ both_backends! {
         }).unwrap();
     }
 }
+
+/// Panics on the first bytes it is handed.
+struct PanicOnData;
+
+impl Protocol for PanicOnData {
+    fn data_received(&mut self, _: &[u8]) {
+        panic!("protocol bug (expected by the test)");
+    }
+}
+
+both_backends! {
+    fn a_protocol_panicking_mid_delivery_gives_its_buffer_back(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let server = create_server(|| PanicOnData, "127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+            client.write_all(pattern(4000, 3)).await.0.unwrap();
+            let (res, _) = timeout(Duration::from_secs(5), client.read(Vec::with_capacity(64)))
+                .await
+                .expect("the connection ended with its task");
+            assert!(res.map_or(true, |n| n == 0), "nothing is sent back");
+            buffers_all_back(&rt).await;
+            // The server lives on: another connection is accepted and read.
+            let again = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+            again.write_all(pattern(10, 4)).await.0.unwrap();
+            let (res, _) = timeout(Duration::from_secs(5), again.read(Vec::with_capacity(64)))
+                .await
+                .expect("the second connection ended too");
+            assert!(res.map_or(true, |n| n == 0));
+            close_and_settle(&rt, server).await;
+        }).unwrap();
+    }
+}
