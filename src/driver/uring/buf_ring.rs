@@ -4,8 +4,8 @@
 //! in page-aligned memory shared with the kernel; the buffers live in one heap allocation.
 //! A multishot recv CQE names the buffer it filled (`IORING_CQE_F_BUFFER` + id); the loop
 //! either copies the bytes out and hands the buffer back at once, or lends the buffer
-//! itself to the reader ([`Lent`]), which hands it back when dropped: the next turn
-//! publishes it at the tail again.
+//! itself to the reader ([`Lent`]), which hands it back when dropped. Free buffers go back
+//! into the ring, most recently used first, as the window of `buf_window.rs` allows.
 
 use super::buf_window::Window;
 use io_uring::types::BufRingEntry;
@@ -31,7 +31,7 @@ struct Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        // SAFETY: `base` came from leaking a boxed slice of `bytes` bytes in `BufRing::new`,
+        // SAFETY: `base` came from leaking a boxed slice of `bytes` bytes in `Storage::new`,
         // and this is the last owner.
         drop(unsafe {
             Box::from_raw(std::ptr::slice_from_raw_parts_mut(
@@ -39,6 +39,31 @@ impl Drop for Storage {
                 self.bytes,
             ))
         });
+    }
+}
+
+impl Storage {
+    /// `entries` zeroed buffers of `buf_size` bytes, none lent.
+    fn new(entries: u16, buf_size: usize) -> Self {
+        let bytes = entries as usize * buf_size;
+        Self {
+            base: NonNull::from(Box::leak(vec![0u8; bytes].into_boxed_slice())).cast(),
+            bytes,
+            buf_size,
+            entries,
+            lent_out: Cell::new(0),
+            returned: RefCell::new(Vec::with_capacity(entries as usize)),
+        }
+    }
+
+    /// Lends buffer `bid` (checked by the caller), holding `len` bytes.
+    fn lend(self: &Rc<Self>, bid: u16, len: usize) -> Lent {
+        self.lent_out.set(self.lent_out.get() + 1);
+        Lent {
+            storage: self.clone(),
+            bid,
+            len: len.min(self.buf_size),
+        }
     }
 }
 
@@ -101,8 +126,6 @@ unsafe impl crate::buf::IoBuf for Lent {
 
 pub(crate) struct BufRing {
     group: u16,
-    entries: u16,
-    buf_size: usize,
     ring: *mut BufRingEntry,
     ring_bytes: usize,
     storage: Rc<Storage>,
@@ -141,21 +164,9 @@ impl BufRing {
         }
         let mut this = Self {
             group,
-            entries,
-            buf_size,
             ring: ring.cast(),
             ring_bytes,
-            storage: Rc::new(Storage {
-                base: NonNull::from(Box::leak(
-                    vec![0u8; entries as usize * buf_size].into_boxed_slice(),
-                ))
-                .cast(),
-                bytes: entries as usize * buf_size,
-                buf_size,
-                entries,
-                lent_out: Cell::new(0),
-                returned: RefCell::new(Vec::with_capacity(entries as usize)),
-            }),
+            storage: Rc::new(Storage::new(entries, buf_size)),
             tail: 0,
             reclaiming: Vec::with_capacity(entries as usize),
             window: Window::new(entries),
@@ -181,12 +192,13 @@ impl BufRing {
     }
 
     fn push(&mut self, bid: u16) {
-        let index = (self.tail & (self.entries - 1)) as usize;
+        let (entries, buf_size) = (self.storage.entries, self.storage.buf_size);
+        let index = (self.tail & (entries - 1)) as usize;
         // SAFETY: `index < entries`, inside the mapping; the kernel only reads entries between
         // its head and the published tail, and this one is past the published tail.
         let entry = unsafe { &mut *self.ring.add(index) };
-        entry.set_addr(self.storage.base.as_ptr() as u64 + bid as u64 * self.buf_size as u64);
-        entry.set_len(self.buf_size as u32);
+        entry.set_addr(self.storage.base.as_ptr() as u64 + bid as u64 * buf_size as u64);
+        entry.set_len(buf_size as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
     }
@@ -200,16 +212,7 @@ impl BufRing {
 
     /// Lends buffer `bid`, holding the `len` bytes the kernel wrote into it.
     pub(crate) fn lend(&mut self, bid: u16, len: usize) -> Option<Lent> {
-        if bid >= self.entries {
-            return None;
-        }
-        let storage = &self.storage;
-        storage.lent_out.set(storage.lent_out.get() + 1);
-        Some(Lent {
-            storage: storage.clone(),
-            bid,
-            len: len.min(self.buf_size),
-        })
+        (bid < self.storage.entries).then(|| self.storage.lend(bid, len))
     }
 
     /// Takes back the buffers borrowers have given back since the last call, and tops the
@@ -244,7 +247,7 @@ impl BufRing {
 
     /// Returns buffer `bid` without reading it.
     pub(crate) fn recycle(&mut self, bid: u16) {
-        if bid < self.entries {
+        if bid < self.storage.entries {
             self.window.give_back(bid);
             self.top_up();
         }
@@ -273,15 +276,7 @@ pub(crate) struct TestBuffers(Rc<Storage>);
 impl TestBuffers {
     /// `entries` buffers of `buf_size` bytes.
     pub(crate) fn new(entries: u16, buf_size: usize) -> Self {
-        let bytes = entries as usize * buf_size;
-        Self(Rc::new(Storage {
-            base: NonNull::from(Box::leak(vec![0u8; bytes].into_boxed_slice())).cast(),
-            bytes,
-            buf_size,
-            entries,
-            lent_out: Cell::new(0),
-            returned: RefCell::new(Vec::new()),
-        }))
+        Self(Rc::new(Storage::new(entries, buf_size)))
     }
 
     /// Lends buffer `bid` holding a copy of `data`, as a receive into it would.
@@ -298,12 +293,7 @@ impl TestBuffers {
                 data.len(),
             );
         }
-        storage.lent_out.set(storage.lent_out.get() + 1);
-        Lent {
-            storage: storage.clone(),
-            bid,
-            len: data.len(),
-        }
+        storage.lend(bid, data.len())
     }
 
     pub(crate) fn lent_out(&self) -> u16 {
