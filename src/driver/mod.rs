@@ -16,6 +16,7 @@
 //! finished with it. [`Driver`] dispatches statically between them: no trait objects.
 
 pub mod buf;
+pub(crate) mod deferred;
 pub(crate) mod epoll;
 #[cfg(feature = "fault-injection")]
 pub mod faults;

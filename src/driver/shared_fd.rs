@@ -4,6 +4,7 @@
 //! until the completion arrives, so the descriptor is closed only after the last op
 //! on it is finished: its number can never be reused under an in-flight op.
 
+use crate::driver::deferred::Deferred;
 use crate::driver::uring::fixed_files::FixedSlot;
 use crate::runtime::context;
 use std::cell::{Cell, OnceCell};
@@ -129,8 +130,11 @@ impl Drop for FdInner {
             match ctx.driver.try_borrow_mut() {
                 Ok(mut driver) => driver.deregister(registration, fd),
                 // The driver is mid-dispatch: closing the fd removes it from the epoll set;
-                // the bookkeeping record is freed on the next turn.
-                Err(_) => ctx.deferred_deregistrations.borrow_mut().push(registration),
+                // the bookkeeping record is freed after the turn.
+                Err(_) => ctx
+                    .deferred
+                    .borrow_mut()
+                    .push(Deferred::Deregister(registration)),
             }
         });
     }

@@ -26,6 +26,7 @@ pub(crate) mod unlink;
 pub(crate) mod write;
 pub(crate) mod writev;
 
+use crate::driver::deferred::Deferred;
 use crate::driver::lifecycle::raw_to_io;
 use crate::driver::user_data::OpKey;
 use crate::driver::{OpSpec, Start, WaitToken};
@@ -144,15 +145,17 @@ impl<T: OpSpec> Drop for Op<T> {
                 let Some(spec) = self.spec.take() else { return };
                 match ctx.driver.try_borrow_mut() {
                     Ok(mut driver) => driver.orphan(key, Box::new(spec)),
-                    // Never free memory the kernel may still write: leak it instead.
-                    Err(_) => std::mem::forget(spec),
+                    // Dropped from inside a dispatch: the driver takes the data after the turn.
+                    Err(_) => ctx
+                        .deferred
+                        .borrow_mut()
+                        .push(Deferred::Orphan(key, Box::new(spec))),
                 }
             }
-            State::Waiting(token) => {
-                if let Ok(mut driver) = ctx.driver.try_borrow_mut() {
-                    driver.stop_waiting(token);
-                }
-            }
+            State::Waiting(token) => match ctx.driver.try_borrow_mut() {
+                Ok(mut driver) => driver.stop_waiting(token),
+                Err(_) => ctx.deferred.borrow_mut().push(Deferred::StopWaiting(token)),
+            },
             State::New | State::Done => {}
         }
     }

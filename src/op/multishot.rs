@@ -1,6 +1,7 @@
 //! Multishot ops (io_uring): one submission, many completions. Used for receiving into
 //! provided buffers and for accepting.
 
+use crate::driver::deferred::Deferred;
 use crate::driver::lifecycle::{Orphan, RawResult};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::uring::buf_ring::Lent;
@@ -11,7 +12,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 /// What a multishot op leaves with the driver when its handle is dropped early.
 pub(crate) struct StreamData {
@@ -143,28 +144,21 @@ impl OpStream {
 
 impl Drop for OpStream {
     fn drop(&mut self) {
-        let Some(mut data) = self.data.take() else {
+        let Some(data) = self.data.take() else {
             return;
         };
-        let Ok(mut driver) = self.ctx.driver.try_borrow_mut() else {
-            // Never release what the kernel may still use: keep it forever instead.
-            std::mem::forget(data);
+        if self.ended {
             return;
-        };
-        // Items already queued are ours to release (close accepted fds, recycle buffers).
-        let mut cx = std::task::Context::from_waker(Waker::noop());
-        while !self.ended {
-            match driver.poll_item(self.key, &mut cx) {
-                Poll::Ready(Some((res, flags))) => {
-                    data.release_item(res, flags);
-                    driver.recycle_provided(flags);
-                }
-                Poll::Ready(None) => self.ended = true,
-                Poll::Pending => break,
-            }
         }
-        if !self.ended {
-            driver.orphan(self.key, Box::new(data));
+        let data = Box::new(data);
+        match self.ctx.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.orphan_stream(self.key, data),
+            // Dropped from inside a dispatch: the driver takes the stream after the turn.
+            Err(_) => self
+                .ctx
+                .deferred
+                .borrow_mut()
+                .push(Deferred::Stream(self.key, data)),
         }
     }
 }

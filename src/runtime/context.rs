@@ -2,6 +2,7 @@
 
 use super::shared::Shared;
 use super::stats::LoopCounters;
+use crate::driver::deferred::Deferred;
 use crate::driver::Driver;
 use crate::task::cell::Task;
 use crate::task::owned::OwnedTasks;
@@ -20,8 +21,8 @@ pub(crate) struct Context {
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Wheel<Waker>>,
     pub(crate) counters: LoopCounters,
-    /// Fds whose epoll registration could not be removed at drop time (driver busy).
-    pub(crate) deferred_deregistrations: RefCell<Vec<u32>>,
+    /// Driver work destructors asked for while the driver was borrowed; done after the turn.
+    pub(crate) deferred: RefCell<Vec<Deferred>>,
     /// Ops that may still complete inline before the current task must yield (epoll).
     pub(crate) coop_budget: Cell<u32>,
     pub(crate) stall_threshold: Option<Duration>,
@@ -46,7 +47,7 @@ impl Context {
             driver: RefCell::new(driver),
             timers: RefCell::new(Wheel::new()),
             counters: LoopCounters::default(),
-            deferred_deregistrations: RefCell::new(Vec::new()),
+            deferred: RefCell::new(Vec::new()),
             coop_budget: Cell::new(u32::MAX),
             stall_threshold,
             soon: RefCell::new(VecDeque::new()),

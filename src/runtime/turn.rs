@@ -233,18 +233,18 @@ fn timer_timeout(ctx: &Context, now_ns: Option<u64>) -> Option<Duration> {
     Some(Duration::from_nanos(at_ns.saturating_sub(now_ns)))
 }
 
-/// Frees the data of cancelled ops whose completions arrived, and fd registrations whose
-/// removal was deferred, now that the driver is not borrowed.
+/// Hands the driver the work destructors deferred during the turn, then frees the data of
+/// cancelled ops whose completions arrived, now that the driver is not borrowed.
 pub(super) fn release_orphans(ctx: &Context) {
-    let releases = ctx.driver.borrow_mut().take_releases();
+    let deferred = std::mem::take(&mut *ctx.deferred.borrow_mut());
+    let releases = {
+        let mut driver = ctx.driver.borrow_mut();
+        for work in deferred {
+            driver.apply(work);
+        }
+        driver.take_releases()
+    };
     for (data, res) in releases {
         data.release(res);
-    }
-    let deferred: Vec<u32> = std::mem::take(&mut *ctx.deferred_deregistrations.borrow_mut());
-    if !deferred.is_empty() {
-        let mut driver = ctx.driver.borrow_mut();
-        for registration in deferred {
-            driver.forget_registration(registration);
-        }
     }
 }

@@ -253,6 +253,12 @@ impl BufRing {
         }
     }
 
+    /// Free buffers: in the ring or waiting beside it (neither lent nor held by the kernel).
+    #[cfg(test)]
+    pub(crate) fn free(&self) -> usize {
+        self.window.published() as usize + self.window.spare()
+    }
+
     /// Unregisters the ring from `uring` (call before dropping either).
     pub(crate) fn unregister(&self, uring: &IoUring) {
         let _ = uring.submitter().unregister_buf_ring(self.group);

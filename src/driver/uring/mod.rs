@@ -102,6 +102,12 @@ impl UringDriver {
         }
     }
 
+    /// Provided buffers neither lent nor held by the kernel (`None` without a ring).
+    #[cfg(test)]
+    pub(crate) fn provided_free(&self) -> Option<usize> {
+        self.buf_ring.as_ref().map(|r| r.free())
+    }
+
     /// The provided-buffer group for multishot receives, if the kernel supports them.
     pub(crate) fn provided_group(&self) -> Option<u16> {
         self.buf_ring.as_ref().map(|r| r.group())
