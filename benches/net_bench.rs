@@ -122,7 +122,15 @@ fn serve_ringloop<P: ringloop::transport::Protocol>(
     } else {
         ringloop::Backend::Uring
     };
-    let rt = ringloop::Runtime::builder().backend(backend).build()?;
+    let spin = if server == net_kv::SPINNING {
+        net_kv::SPIN
+    } else {
+        std::time::Duration::ZERO
+    };
+    let rt = ringloop::Runtime::builder()
+        .backend(backend)
+        .spin_before_park(spin)
+        .build()?;
     rt.block_on(async move {
         let addr = listener.local_addr()?;
         drop(listener); // create_server binds it again, with its own options

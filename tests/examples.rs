@@ -4,7 +4,7 @@
 #[path = "common/example_procs.rs"]
 mod procs;
 
-use procs::{for_both, free_port, python, start, tool};
+use procs::{example, for_both, free_port, python, start, start_with, tool};
 
 const PIPELINE: &str = r#"
 import socket, sys
@@ -86,6 +86,25 @@ fn echo_server_echoes_a_python_client() {
         let _server = start("echo_server", port, backend, true);
         assert_eq!(python(TCP_ECHO, port).trim(), "echo-ok", "{backend}");
     });
+}
+
+#[test]
+fn echo_server_spinning_before_parking_echoes() {
+    for_both(|backend| {
+        let port = free_port();
+        let _server = start_with("echo_server", port, backend, true, &["--spin-us", "50"]);
+        assert_eq!(python(TCP_ECHO, port).trim(), "echo-ok", "{backend}");
+    });
+    let out = std::process::Command::new(example("echo_server"))
+        .args(["--spin-us", "soon"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--spin-us") && stderr.contains("invalid digit"),
+        "{stderr}"
+    );
 }
 
 #[test]

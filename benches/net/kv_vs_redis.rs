@@ -1,6 +1,8 @@
 //! The `kv_server` rows of `net_bench`: ringloop's RESP2 server (both backends) against a
 //! real `redis-server`, each pinned alone to CPU 0, driven by the real `redis-benchmark`
-//! on CPU 1: GET and SET from 50 clients, without and with `-P 16` pipelining.
+//! on CPU 1: GET and SET from 50 clients, without and with `-P 16` pipelining. A fourth
+//! contender, `ringloop-uring-spin`, is kv_server with `Builder::spin_before_park(20 µs)`:
+//! it gets a table of its own against redis-server.
 
 use super::common::{median, process_cpu_ns, scaled, Row};
 use super::ChildServer;
@@ -80,7 +82,7 @@ pub fn compare_with_redis() {
         );
         return;
     }
-    let contenders = ["ringloop-uring", "ringloop-epoll", "redis-server"];
+    let contenders = ["ringloop-uring", "ringloop-epoll", "redis-server", SPINNING];
     let servers: Vec<std::io::Result<ChildServer>> = contenders
         .iter()
         .map(|c| match *c {
@@ -89,6 +91,7 @@ pub fn compare_with_redis() {
         })
         .collect();
     let mut rows = Vec::new();
+    let mut spin_rows = Vec::new();
     for (test, pipeline) in [("get", 1), ("set", 1), ("get", 16), ("set", 16)] {
         // Three interleaved rounds, medians: the machine's drift hits every server alike.
         let mut rounds: Vec<Vec<Run>> = servers.iter().map(|_| Vec::new()).collect();
@@ -112,21 +115,50 @@ pub fn compare_with_redis() {
             })
             .collect();
         let name = format!("kv {} -c 50 -P {pipeline}", test.to_uppercase());
+        // The default table: both backends and redis; the spinning server against redis.
+        let (default, spinning) = (&runs[..3], [&runs[3], &runs[2]]);
         let row = |what: &str, unit, value: fn(&Run) -> f64, target: &str| Row {
             name: format!("{name}: {what}"),
             unit,
-            values: runs.iter().map(value).collect(),
+            values: default.iter().map(value).collect(),
+            target: target.into(),
+        };
+        let spin_row = |what: &str, unit, value: fn(&Run) -> f64, target: &str| Row {
+            name: format!("{name}: {what}"),
+            unit,
+            values: spinning.iter().map(|r| value(r)).collect(),
             target: target.into(),
         };
         rows.push(row("throughput", "req/s", |r| r.per_second, "≥ 1.0× redis"));
         rows.push(row("server CPU", "µs/req", |r| r.cpu_us, ""));
         rows.push(row("latency p99", "µs", |r| r.p99_us, ""));
+        spin_rows.push(spin_row(
+            "throughput",
+            "req/s",
+            |r| r.per_second,
+            "≥ 1.0× redis",
+        ));
+        spin_rows.push(spin_row("server CPU", "µs/req", |r| r.cpu_us, ""));
     }
     super::common::print_table(
         "kv_server (ringloop-uring ÷ each) against redis-server, redis-benchmark on CPU 1",
-        &contenders,
+        &contenders[..3],
         1,
         &rows,
     );
-    super::common::record(&rows, &contenders);
+    super::common::record(&rows, &contenders[..3]);
+    let spin_columns = [SPINNING, "redis-server"];
+    super::common::print_table(
+        "kv_server spinning 20 µs before parking (Builder::spin_before_park) ÷ redis-server",
+        &spin_columns,
+        1,
+        &spin_rows,
+    );
+    // redis-server's values are recorded with the default table already.
+    super::common::record(&spin_rows, &spin_columns[..1]);
 }
+
+/// The contender name of kv_server on io_uring with `spin_before_park(SPIN)`.
+pub const SPINNING: &str = "ringloop-uring-spin";
+/// How long the spinning contender spins before parking.
+pub const SPIN: std::time::Duration = std::time::Duration::from_micros(20);

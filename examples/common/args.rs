@@ -1,4 +1,5 @@
-//! The flags every example server takes: `--port N` and `--backend auto|uring|epoll`.
+//! The flags every example server takes: `--port N`, `--backend auto|uring|epoll`,
+//! `--seconds N` and `--spin-us N` (`Builder::spin_before_park`).
 #![allow(dead_code)] // each example uses part of it
 
 use ringloop::{Backend, Runtime};
@@ -9,6 +10,8 @@ pub struct Args {
     pub backend: Backend,
     /// Stop after this many seconds (0: run until killed).
     pub seconds: u64,
+    /// Microseconds to spin for work before parking (0: park at once).
+    pub spin_us: u64,
 }
 
 pub fn parse(default_port: u16) -> io::Result<Args> {
@@ -16,6 +19,7 @@ pub fn parse(default_port: u16) -> io::Result<Args> {
         port: default_port,
         backend: Backend::Auto,
         seconds: 0,
+        spin_us: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -31,13 +35,13 @@ pub fn parse(default_port: u16) -> io::Result<Args> {
                 })?
             }
             "--backend" => args.backend = value()?.parse()?,
-            "--seconds" => {
-                args.seconds = value()?.parse().map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidInput, format!("--seconds: {e}"))
-                })?
-            }
+            "--seconds" => args.seconds = number(&flag, value()?)?,
+            "--spin-us" => args.spin_us = number(&flag, value()?)?,
             "-h" | "--help" => {
-                println!("flags: --port N (default {default_port}), --backend auto|uring|epoll, --seconds N (0 = forever)");
+                println!(
+                    "flags: --port N (default {default_port}), --backend auto|uring|epoll, \
+                     --seconds N (0 = forever), --spin-us N (spin before parking, default 0)"
+                );
                 std::process::exit(0);
             }
             other => {
@@ -51,8 +55,20 @@ pub fn parse(default_port: u16) -> io::Result<Args> {
     Ok(args)
 }
 
+fn number(flag: &str, value: String) -> io::Result<u64> {
+    value.parse().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{flag} {value:?}: {e}"),
+        )
+    })
+}
+
 pub fn runtime(args: &Args, name: &str) -> io::Result<Runtime> {
-    let rt = Runtime::builder().backend(args.backend).build()?;
+    let rt = Runtime::builder()
+        .backend(args.backend)
+        .spin_before_park(std::time::Duration::from_micros(args.spin_us))
+        .build()?;
     println!(
         "{name}: backend = {} ({}), listening on 127.0.0.1:{}",
         rt.backend(),

@@ -12,6 +12,7 @@ pub(crate) struct LoopCounters {
     pub(crate) timers_fired: Cell<u64>,
     pub(crate) longest_poll: Cell<Duration>,
     pub(crate) stalls: Cell<u64>,
+    pub(crate) parks_avoided: Cell<u64>,
 }
 
 /// Counters owned by the driver.
@@ -69,6 +70,9 @@ pub struct Stats {
     pub longest_poll: Duration,
     /// Polls that exceeded the stall threshold (when the stall detector is on).
     pub stalls: u64,
+    /// Times spinning before parking found work, so the loop did not park
+    /// (`Builder::spin_before_park`; zero when it is off).
+    pub parks_avoided: u64,
     /// Wake-ups of a parked loop by other threads.
     pub remote_wakes: u64,
     /// Descriptors registered with the driver right now: in the epoll set (epoll), or in
@@ -111,6 +115,7 @@ impl Stats {
             timers_fired: loop_counters.timers_fired.get(),
             longest_poll: loop_counters.longest_poll.get(),
             stalls: loop_counters.stalls.get(),
+            parks_avoided: loop_counters.parks_avoided.get(),
             remote_wakes,
             fd_registrations: driver.registrations,
             provided_buffers_lent: driver.buffers_lent,

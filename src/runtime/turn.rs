@@ -12,7 +12,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The waker of the future given to `block_on`.
 struct MainWaker {
@@ -71,14 +71,57 @@ fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<
     let busy = !ctx.run_queue.borrow().is_empty()
         || main_woken.load(Ordering::SeqCst)
         || ctx.shared.has_remote();
-    let timeout = if busy {
+    let mut timeout = if busy {
         Some(Duration::ZERO)
     } else {
         timer_timeout(ctx, now_ns)
     };
+    if !busy && !config.spin_before_park.is_zero() {
+        match spin_for_work(ctx, config.spin_before_park, timeout, main_woken)? {
+            Spin::FoundWork => return Ok(()),
+            Spin::Spent(spent) => timeout = timeout.map(|t| t.saturating_sub(spent)),
+        }
+    }
     ctx.driver.borrow_mut().turn(timeout)?;
     release_orphans(ctx);
     Ok(())
+}
+
+/// How a spin before parking ended.
+enum Spin {
+    /// A completion, a woken task or remote work turned up: the turn is over.
+    FoundWork,
+    /// Nothing turned up in this long: park, for what is left of the timeout.
+    Spent(Duration),
+}
+
+/// Polls the driver without blocking for up to `spin` (never past `timeout`, the next
+/// timer), so work that arrives shortly after the loop ran dry is picked up without the
+/// cost of parking the thread and being woken (`Builder::spin_before_park`).
+fn spin_for_work(
+    ctx: &Context,
+    spin: Duration,
+    timeout: Option<Duration>,
+    main_woken: &AtomicBool,
+) -> io::Result<Spin> {
+    let budget = timeout.map_or(spin, |t| t.min(spin));
+    let start = Instant::now();
+    loop {
+        ctx.driver.borrow_mut().turn(Some(Duration::ZERO))?;
+        release_orphans(ctx);
+        if !ctx.run_queue.borrow().is_empty()
+            || main_woken.load(Ordering::SeqCst)
+            || ctx.shared.has_remote()
+        {
+            bump(&ctx.counters.parks_avoided);
+            return Ok(Spin::FoundWork);
+        }
+        let spent = start.elapsed();
+        if spent >= budget {
+            return Ok(Spin::Spent(spent));
+        }
+        std::hint::spin_loop();
+    }
 }
 
 pub(super) fn take_remote_work(ctx: &Context) {

@@ -37,6 +37,11 @@ impl Drop for Server {
 }
 
 pub fn start(name: &str, port: u16, backend: &str, tcp: bool) -> Server {
+    start_with(name, port, backend, tcp, &[])
+}
+
+/// `start` with more flags for the example.
+pub fn start_with(name: &str, port: u16, backend: &str, tcp: bool, flags: &[&str]) -> Server {
     let child = Command::new(example(name))
         .args([
             "--port",
@@ -46,6 +51,7 @@ pub fn start(name: &str, port: u16, backend: &str, tcp: bool) -> Server {
             "--seconds",
             "60",
         ])
+        .args(flags)
         .env_remove("RINGLOOP_BACKEND")
         .stdout(Stdio::piped())
         .spawn()
