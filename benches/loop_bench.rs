@@ -177,6 +177,21 @@ fn timer_insert_expire(peer: Peer, live: usize) -> f64 {
 
 /// µs for a thread -> loop -> thread ping-pong, halved: one cross-thread wake.
 fn wake_latency(peer: Peer) -> f64 {
+    ping_pong(|loop_side| on(peer, loop_side))
+}
+
+/// The same with ringloop's loop spinning `spin` before it parks (no peer has the knob).
+fn wake_latency_spinning(backend: ringloop::Backend, spin: Duration) -> f64 {
+    let rt = ringloop::Runtime::builder()
+        .backend(backend)
+        .spin_before_park(spin)
+        .build()
+        .unwrap();
+    ping_pong(|loop_side| rt.block_on(loop_side).unwrap())
+}
+
+/// Runs the ping-pong, its loop side through `run`; µs per one-way wake.
+fn ping_pong(run: impl FnOnce(Pin<Box<dyn Future<Output = ()>>>)) -> f64 {
     let rounds = scaled(20_000);
     let (to_loop_tx, to_loop_rx) = std::sync::mpsc::channel::<()>();
     let (back_tx, back_rx) = std::sync::mpsc::channel::<()>();
@@ -194,7 +209,7 @@ fn wake_latency(peer: Peer) -> f64 {
         }
         start.elapsed()
     });
-    on(peer, async move {
+    run(Box::pin(async move {
         for _ in 0..rounds {
             poll_fn(|cx| {
                 *waker_slot.lock().unwrap() = Some(cx.waker().clone());
@@ -208,7 +223,7 @@ fn wake_latency(peer: Peer) -> f64 {
             .await;
             back_tx.send(()).unwrap();
         }
-    });
+    }));
     pinger.join().unwrap().as_secs_f64() * 1e6 / rounds as f64 / 2.0
 }
 
@@ -381,6 +396,18 @@ fn main() {
         &rows,
     );
     common::record(&rows, &columns);
+    if want("cross-thread wake") {
+        let spin = Duration::from_micros(50);
+        for backend in [ringloop::Backend::Uring, ringloop::Backend::Epoll] {
+            let rounds: Vec<f64> = (0..3)
+                .map(|_| wake_latency_spinning(backend, spin))
+                .collect();
+            println!(
+                "cross-thread wake, one way, ringloop ({backend:?}) spinning {spin:?} before parking: {:.2} µs (median of 3)",
+                common::median(rounds)
+            );
+        }
+    }
     if want("ring round trip") {
         for backend in [ringloop::Backend::Uring, ringloop::Backend::Epoll] {
             nop_round_trips(backend);
