@@ -76,7 +76,8 @@ fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<
     } else {
         timer_timeout(ctx, now_ns)
     };
-    if !busy && !config.spin_before_park.is_zero() {
+    // Worth a spin only when the loop would otherwise block (a timer due now would not).
+    if !config.spin_before_park.is_zero() && timeout != Some(Duration::ZERO) {
         match spin_for_work(ctx, config.spin_before_park, timeout, main_woken)? {
             Spin::FoundWork => return Ok(()),
             Spin::Spent(spent) => timeout = timeout.map(|t| t.saturating_sub(spent)),
