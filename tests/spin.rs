@@ -1,6 +1,6 @@
 //! `Builder::spin_before_park`: work that turns up while the loop spins (I/O, a wake from
-//! another thread) is taken without parking; the spin never holds back a timer; with the
-//! default of zero the loop never spins.
+//! another thread, a blocking-pool result) is taken without parking; the spin never holds
+//! back a timer; with the default of zero the loop never spins.
 
 mod common;
 use common::*;
@@ -122,5 +122,26 @@ both_backends! {
         })
         .unwrap();
         assert_eq!(rt.stats().parks_avoided, 0);
+    }
+}
+
+both_backends! {
+    fn a_blocking_pool_result_ends_the_spin(backend) {
+        let rt = spinning_runtime(backend, LONG_SPIN);
+        let started = Instant::now();
+        let value = rt
+            .block_on(async {
+                ringloop::spawn_blocking(|| {
+                    std::thread::sleep(Duration::from_millis(30));
+                    5
+                })
+                .await
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(value, 5);
+        assert!(rt.stats().parks_avoided >= 1, "{:?}", rt.stats());
+        // Not a speed check: a spin blind to pool results would run for LONG_SPIN.
+        assert!(started.elapsed() < LONG_SPIN / 2, "the result waited for the spin to end");
     }
 }
