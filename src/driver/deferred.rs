@@ -21,7 +21,8 @@ pub(crate) enum Deferred {
 }
 
 impl Driver {
-    /// Does one piece of work a destructor could not do while the driver was borrowed.
+    /// Does one piece of a destructor's driver work (at once, or after the turn in which
+    /// the driver was borrowed).
     pub(crate) fn apply(&mut self, work: Deferred) {
         match work {
             Deferred::Deregister(registration) => self.forget_registration(registration),
@@ -34,7 +35,7 @@ impl Driver {
     /// A multishot op's future was dropped while the kernel may still post items: items
     /// already queued are released now (accepted fds closed, buffers recycled); if the op
     /// has not ended, its data waits for the final completion.
-    pub(crate) fn orphan_stream(&mut self, key: OpKey, mut data: Box<dyn Orphan>) {
+    fn orphan_stream(&mut self, key: OpKey, mut data: Box<dyn Orphan>) {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
             match self.poll_item(key, &mut cx) {

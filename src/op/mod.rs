@@ -143,19 +143,9 @@ impl<T: OpSpec> Drop for Op<T> {
         match self.state {
             State::InFlight(key) => {
                 let Some(spec) = self.spec.take() else { return };
-                match ctx.driver.try_borrow_mut() {
-                    Ok(mut driver) => driver.orphan(key, Box::new(spec)),
-                    // Dropped from inside a dispatch: the driver takes the data after the turn.
-                    Err(_) => ctx
-                        .deferred
-                        .borrow_mut()
-                        .push(Deferred::Orphan(key, Box::new(spec))),
-                }
+                ctx.apply_or_defer(Deferred::Orphan(key, Box::new(spec)));
             }
-            State::Waiting(token) => match ctx.driver.try_borrow_mut() {
-                Ok(mut driver) => driver.stop_waiting(token),
-                Err(_) => ctx.deferred.borrow_mut().push(Deferred::StopWaiting(token)),
-            },
+            State::Waiting(token) => ctx.apply_or_defer(Deferred::StopWaiting(token)),
             State::New | State::Done => {}
         }
     }

@@ -150,15 +150,7 @@ impl Drop for OpStream {
         if self.ended {
             return;
         }
-        let data = Box::new(data);
-        match self.ctx.driver.try_borrow_mut() {
-            Ok(mut driver) => driver.orphan_stream(self.key, data),
-            // Dropped from inside a dispatch: the driver takes the stream after the turn.
-            Err(_) => self
-                .ctx
-                .deferred
-                .borrow_mut()
-                .push(Deferred::Stream(self.key, data)),
-        }
+        self.ctx
+            .apply_or_defer(Deferred::Stream(self.key, Box::new(data)));
     }
 }

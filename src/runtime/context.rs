@@ -53,6 +53,15 @@ impl Context {
             soon: RefCell::new(VecDeque::new()),
         }
     }
+
+    /// Gives `work` to the driver now, or after the turn if a dispatch is borrowing it
+    /// (a destructor running inside one).
+    pub(crate) fn apply_or_defer(&self, work: Deferred) {
+        match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.apply(work),
+            Err(_) => self.deferred.borrow_mut().push(work),
+        }
+    }
 }
 
 /// Makes `ctx` current on this thread for the guard's lifetime; `Err` if one already is.

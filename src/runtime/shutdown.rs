@@ -52,6 +52,9 @@ pub(super) fn shutdown(ctx: &Rc<Context>, grace: Duration) {
     {
         eprintln!("ringloop: blocking-pool jobs still running at shutdown; they keep the loop's eventfd open until they end");
     }
+    // Ops whose drop was deferred since the last turn join the orphans first, so they are
+    // abandoned (never freed under the kernel) rather than dropped with the context.
+    release_orphans(ctx);
     let abandoned = ctx.driver.borrow_mut().abandon_orphans();
     if abandoned > 0 {
         eprintln!(

@@ -120,10 +120,6 @@ mod tests {
         (0..len).map(|i| start.wrapping_add(i as u8)).collect()
     }
 
-    fn sent(batch: &Batch) -> &[u8] {
-        batch.bytes()
-    }
-
     #[test]
     fn an_echo_of_the_delivered_bytes_is_kept_not_copied() {
         let buffers = TestBuffers::new(4, BUF);
@@ -135,7 +131,7 @@ mod tests {
         out.end_delivery(lent);
         let batch = out.take(Vec::new());
         assert!(matches!(batch, Batch::Kept(_)));
-        assert_eq!(sent(&batch), &data[MIN_KEPT..]);
+        assert_eq!(batch.bytes(), &data[MIN_KEPT..]);
         assert!(out.is_empty());
         assert_eq!(buffers.lent_out(), 1, "kept while its send is out");
         drop(batch);
@@ -164,7 +160,7 @@ mod tests {
             "nothing claimed: the buffer went back"
         );
         assert_eq!(
-            sent(&out.take(Vec::new())),
+            out.take(Vec::new()).bytes(),
             [b"x".as_slice(), &data].concat()
         );
     }
@@ -181,7 +177,7 @@ mod tests {
         out.end_delivery(lent);
         assert_eq!(buffers.lent_out(), 0, "the claim was copied out");
         assert_eq!(
-            sent(&out.take(Vec::new())),
+            out.take(Vec::new()).bytes(),
             [data.as_slice(), b"!"].concat()
         );
     }
@@ -198,7 +194,7 @@ mod tests {
         assert_eq!(buffers.lent_out(), 0);
         let batch = out.take(Vec::new());
         assert!(matches!(batch, Batch::Copied(_)));
-        assert_eq!(sent(&batch), [data.as_slice(), b"second"].concat());
+        assert_eq!(batch.bytes(), [data.as_slice(), b"second"].concat());
     }
 
     #[test]
