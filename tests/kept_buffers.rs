@@ -1,10 +1,13 @@
 //! Replies made of the very bytes a protocol is handed. On io_uring those bytes sit in a
 //! provided receive buffer, which the transport may keep and send from instead of copying
-//! (an echo's reply costs no copy). Whatever a protocol writes of them, in whatever
-//! pieces, order or turn, must reach the peer intact on both backends; kept buffers must
-//! go back to the ring, and idle connections may never keep more than half of it. The
-//! ring itself holds only a window of the free buffers, grown when a burst empties it:
-//! receives that find it empty fall back to reads of their own and lose nothing.
+//! (an echo's reply costs no copy). On epoll they sit in the read loop's buffer, and what
+//! a callback wrote is sent from the read loop as soon as the callback returns, an echo
+//! straight from that buffer. Whatever a protocol writes of them, in whatever pieces,
+//! order or turn, must reach the peer intact and behind anything written before on both
+//! backends; kept buffers must go back to the ring, and idle connections may never keep
+//! more than half of it. The ring itself holds only a window of the free buffers, grown
+//! when a burst empties it: receives that find it empty fall back to reads of their own
+//! and lose nothing.
 
 mod common;
 use common::*;
@@ -244,6 +247,112 @@ both_backends! {
                 .await
                 .expect("the second connection ended too");
             assert!(res.map_or(true, |n| n == 0));
+            close_and_settle(&rt, server).await;
+        }).unwrap();
+    }
+}
+
+/// Greets with `greeting` (more than the socket buffers hold, so its send stays unfinished
+/// until the peer reads), then echoes.
+struct GreetThenEcho {
+    transport: Option<Transport>,
+    greeting: Vec<u8>,
+}
+
+impl Protocol for GreetThenEcho {
+    fn connection_made(&mut self, transport: &Transport) {
+        transport.write(&self.greeting).unwrap();
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.transport {
+            t.write(data).unwrap();
+        }
+    }
+}
+
+both_backends! {
+    fn an_echo_waits_behind_a_greeting_still_being_sent(backend) {
+        // The client reads part of the greeting (so the socket turns writable again while
+        // the rest is unsent), then sends a message: its echo must follow the whole
+        // greeting, never cut into it.
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let greeting = pattern(8 << 20, 21);
+            let sent = greeting.clone();
+            let server = create_server(
+                move || GreetThenEcho { transport: None, greeting: sent.clone() },
+                "127.0.0.1:0",
+            )
+            .await
+            .unwrap();
+            let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+            let message = pattern(3000, 22);
+            let received = timeout(Duration::from_secs(20), async {
+                let mut received = Vec::new();
+                while received.len() < (1 << 20) {
+                    let (res, buf) = client.read(Vec::with_capacity(64 << 10)).await;
+                    assert!(res.unwrap() > 0, "EOF inside the greeting");
+                    received.extend_from_slice(&buf);
+                }
+                client.write_all(message.clone()).await.0.unwrap();
+                while received.len() < greeting.len() + message.len() {
+                    let (res, buf) = client.read(Vec::with_capacity(64 << 10)).await;
+                    assert!(res.unwrap() > 0, "EOF before the echo");
+                    received.extend_from_slice(&buf);
+                }
+                received
+            })
+            .await
+            .expect("greeting and echo arrived");
+            assert!(received[..greeting.len()] == greeting[..], "the greeting was cut into");
+            assert!(received[greeting.len()..] == message[..], "the echo differs");
+            drop(client);
+            close_and_settle(&rt, server).await;
+        }).unwrap();
+    }
+}
+
+/// Echoes what it receives, then closes.
+struct EchoThenClose(Option<Transport>);
+
+impl Protocol for EchoThenClose {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.0 = Some(transport.clone());
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.0 {
+            t.write(data).unwrap();
+            t.close();
+        }
+    }
+}
+
+both_backends! {
+    fn an_echo_then_close_arrives_whole_before_the_eof(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let server = create_server(|| EchoThenClose(None), "127.0.0.1:0").await.unwrap();
+            // Small enough to arrive in one delivery: closing with bytes unread resets.
+            for (seed, size) in [(1, 5), (2, 3000), (3, 9000)] {
+                let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+                let message = pattern(size, seed);
+                client.write_all(message.clone()).await.0.unwrap();
+                let received = timeout(Duration::from_secs(10), async {
+                    let mut received = Vec::new();
+                    loop {
+                        let (res, buf) = client.read(Vec::with_capacity(64 << 10)).await;
+                        match res {
+                            Ok(0) => return received,
+                            Ok(_) => received.extend_from_slice(&buf),
+                            Err(e) => panic!("{size} bytes: {e} after {}", received.len()),
+                        }
+                    }
+                })
+                .await
+                .expect("the echo and the EOF arrived");
+                assert!(received == message, "{size} bytes: the echo differs");
+            }
             close_and_settle(&rt, server).await;
         }).unwrap();
     }

@@ -9,10 +9,9 @@ use super::flow::{Edge, FlowControl};
 use super::signal::{join_flagged, Changed};
 use super::sink::ProtocolSink;
 use crate::driver::shared_fd::SharedFd;
-use crate::driver::uring::buf_ring::Lent;
 use crate::sys::socket as sock;
 use loops::{read_loop, until_free};
-use outgoing::Outgoing;
+use outgoing::{Delivering, Outgoing};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
@@ -26,9 +25,12 @@ const KEEP_BUFFER_LIMIT: usize = 256 * 1024;
 #[derive(Default)]
 struct State {
     /// Bytes written since the write loop took the last batch: every write of a turn
-    /// lands here and goes out in one send. The write loop swaps it with the buffer it
+    /// (on epoll: of a read callback) lands here and goes out in one send. The write loop swaps it with the buffer it
     /// just finished sending, so steady traffic allocates nothing.
     pending: Outgoing,
+    /// The write loop holds a batch the kernel has not fully taken: later bytes must wait
+    /// behind it, so the read loop does not send them itself.
+    batch_unsent: bool,
     /// Bytes written by the protocol and not yet accepted by the kernel.
     buffered: usize,
     flow: FlowControl,
@@ -59,9 +61,9 @@ struct Inner {
     /// the write loop is polled right after in the same pass, so a write made from a
     /// callback needs no wake-up of its own.
     reading: Cell<bool>,
-    /// The provided buffer whose bytes the protocol is being handed (io_uring multishot
-    /// reads): a write of part of it may keep it and send from it instead of copying.
-    delivering: RefCell<Option<Lent>>,
+    /// The buffer whose bytes the protocol is being handed (a provided buffer on io_uring,
+    /// the read buffer on epoll): a write of part of it is recorded instead of copied.
+    delivering: RefCell<Option<Delivering>>,
     sink: RefCell<Option<Rc<dyn ProtocolSink>>>,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
@@ -114,7 +116,7 @@ impl Transport {
                     if s.buffered == 0
                         && delivering
                             .as_ref()
-                            .is_some_and(|lent| s.pending.try_claim(data, lent)) =>
+                            .is_some_and(|bytes| s.pending.try_claim(data, bytes)) =>
                 {
                     s.buffered = data.len();
                 }

@@ -55,6 +55,22 @@ impl EpollDriver {
             .map_ok(|n| n as usize)
     }
 
+    /// Sends a prefix of `data` if the socket takes it now, without parking anyone:
+    /// `None` when it would block (the socket is then registered and known not
+    /// writable, so whoever sends next parks at once).
+    pub(crate) fn try_send(&mut self, fd: &SharedFd, data: &[u8]) -> Option<io::Result<usize>> {
+        let syscall = Syscall::Send {
+            fd: fd.raw(),
+            buf: data.as_ptr(),
+            len: crate::op::op_len(data.len()) as usize,
+            flags: 0,
+        };
+        match self.try_transfer(fd, Interest::Write, &syscall) {
+            Transfer::Done(result) => Some(result.map(|n| n as usize)),
+            Transfer::WouldBlock(_) => None,
+        }
+    }
+
     fn poll_transfer(
         &mut self,
         fd: &SharedFd,
@@ -62,21 +78,30 @@ impl EpollDriver {
         syscall: &Syscall,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<u32>> {
+        match self.try_transfer(fd, interest, syscall) {
+            Transfer::Done(result) => Poll::Ready(result),
+            Transfer::WouldBlock(registration) => {
+                self.park_direct(registration, interest, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Performs the transfer unless the direction is known drained.
+    fn try_transfer(&mut self, fd: &SharedFd, interest: Interest, syscall: &Syscall) -> Transfer {
         let known = self.registered(fd);
         if let Some(registration) = known {
             if !self.is_ready(registration, interest) {
-                self.park_direct(registration, interest, cx);
-                return Poll::Pending;
+                return Transfer::WouldBlock(registration);
             }
         }
         match Self::perform(syscall) {
             Err(e) if would_block(&e) => match self.register(fd) {
                 Ok(registration) => {
                     self.set_ready(registration, interest, false);
-                    self.park_direct(registration, interest, cx);
-                    Poll::Pending
+                    Transfer::WouldBlock(registration)
                 }
-                Err(e) => Poll::Ready(self.finish_direct(Err(e))),
+                Err(e) => Transfer::Done(self.finish_direct(Err(e))),
             },
             Ok(done) => {
                 if let (Some(registration), FdKind::Stream) = (known, fd.kind()) {
@@ -84,9 +109,9 @@ impl EpollDriver {
                         self.set_ready(registration, drained, false);
                     }
                 }
-                Poll::Ready(self.finish_direct(Ok(done)))
+                Transfer::Done(self.finish_direct(Ok(done)))
             }
-            Err(e) => Poll::Ready(self.finish_direct(Err(e))),
+            Err(e) => Transfer::Done(self.finish_direct(Err(e))),
         }
     }
 
@@ -108,6 +133,13 @@ impl EpollDriver {
             Interest::Write => reg.direct_writer.park(cx.waker()),
         }
     }
+}
+
+/// How a direct transfer went.
+enum Transfer {
+    Done(io::Result<u32>),
+    /// The direction is drained; the registration to park on.
+    WouldBlock(u32),
 }
 
 /// Where a stream transport's task waits for one direction's next edge. The waker stays

@@ -3,8 +3,9 @@
 //! reads on the ready socket). It shares the connection's task with the write loop
 //! (`write.rs`), joined by `run`.
 
+use super::outgoing::Delivering;
 use super::transfer::{self, Path};
-use super::Transport;
+use super::{write, Transport};
 use crate::driver::shared_fd::SharedFd;
 use crate::driver::uring::buf_ring::Lent;
 use crate::future::Either;
@@ -70,13 +71,43 @@ fn can_deliver_now(t: &Transport, sink: &dyn ProtocolSink) -> bool {
 /// Hands a provided buffer's bytes to the protocol. A write of part of them may keep the
 /// buffer to send from (see `outgoing.rs`); otherwise it goes back to the ring now.
 fn deliver_lent(t: &Transport, sink: &dyn ProtocolSink, lent: Lent) {
-    *t.inner.delivering.borrow_mut() = Some(lent);
-    if let Some(lent) = &*t.inner.delivering.borrow() {
-        sink.deliver_slice(lent);
+    deliver_in_place(t, sink, Delivering::Lent(lent));
+    if let Some(delivering) = t.inner.delivering.borrow_mut().take() {
+        t.inner.state.borrow_mut().pending.end_delivery(delivering);
     }
-    if let Some(lent) = t.inner.delivering.borrow_mut().take() {
-        t.inner.state.borrow_mut().pending.end_delivery(lent);
+}
+
+/// Hands the bytes of `delivering` to the protocol, leaving the buffer in the
+/// transport's `delivering` slot, where a write of them is recorded instead of copied.
+fn deliver_in_place(t: &Transport, sink: &dyn ProtocolSink, delivering: Delivering) {
+    *t.inner.delivering.borrow_mut() = Some(delivering);
+    if let Some(bytes) = &*t.inner.delivering.borrow() {
+        sink.deliver_slice(bytes);
     }
+}
+
+/// Epoll: delivers `n` bytes read into `buf` and sends what the callback wrote right
+/// away (an echo straight from `buf`); gives `buf` back for the next read.
+fn deliver_and_flush(
+    t: &Transport,
+    fd: &SharedFd,
+    ctx: &Context,
+    sink: &dyn ProtocolSink,
+    buf: Vec<u8>,
+    n: usize,
+) -> Option<Vec<u8>> {
+    if sink.lends_buffers() {
+        // The buffer is the protocol's own: nothing to claim, but still flush.
+        let spare = sink.deliver(buf, n);
+        t.deliver_edges();
+        write::flush_delivered(t, fd, ctx, &[]);
+        return spare;
+    }
+    deliver_in_place(t, sink, Delivering::Read(buf, n));
+    t.deliver_edges();
+    let delivering = t.inner.delivering.borrow_mut().take()?;
+    write::flush_delivered(t, fd, ctx, &delivering);
+    t.inner.state.borrow_mut().pending.end_delivery(delivering)
 }
 
 /// The peer closed its side: `eof_received`, then close unless the protocol keeps it open.
@@ -161,8 +192,7 @@ async fn read_burst(
                 return Poll::Pending;
             }
             Poll::Ready(Ok(n)) if n > 0 && can_deliver_now(t, sink) => {
-                spare = sink.deliver(buf, n);
-                t.deliver_edges();
+                spare = deliver_and_flush(t, fd, ctx, sink, buf, n);
                 if !reading_now(t) {
                     return Poll::Ready(Burst::Delivered);
                 }

@@ -1,13 +1,17 @@
 //! The bytes a protocol wrote that the write loop has not taken yet.
 //!
 //! Usually a buffer every write of a turn is copied into. But when the one write is (part
-//! of) the provided buffer the protocol is being handed, as an echo's reply is, that
-//! buffer itself is kept and sent: on io_uring a received message then reaches the
-//! kernel again without being copied in user space. The buffer goes back to the ring once
-//! its send completes; only while the ring keeps at least half of its buffers is one
-//! kept, so idle connections holding sent replies can never starve receives. Small writes
-//! are copied all the same: copying a few hundred bytes costs less than holding a buffer
-//! (alternating A/B, 128 B echo: keeping every reply's buffer took 1.025-1.047× the CPU).
+//! of) the buffer the protocol is being handed, as an echo's reply is, the write is
+//! recorded as a range of that buffer instead (a claim), settled when the callback returns:
+//!
+//! * a provided buffer (io_uring) is kept and sent from, so a received message reaches the
+//!   kernel again without being copied in user space. The buffer goes back to the ring once
+//!   its send completes; only while the ring keeps at least half of its buffers is one
+//!   kept, so idle connections holding sent replies can never starve receives. Small writes
+//!   are copied all the same: copying a few hundred bytes costs less than holding a buffer
+//!   (alternating A/B, 128 B echo: keeping every reply's buffer took 1.025-1.047× the CPU).
+//! * the read loop's own buffer (epoll) is sent from right away by the read loop
+//!   (`write::flush_delivered`); whatever the socket does not take is copied here.
 
 use crate::buf::{IoBuf, Slice};
 use crate::driver::uring::buf_ring::Lent;
@@ -35,6 +39,40 @@ fn kept_bytes(kept: &Slice<Lent>) -> &[u8] {
     &kept.get_ref()[kept.begin()..kept.end()]
 }
 
+/// The buffer whose bytes the protocol is being handed right now.
+pub(super) enum Delivering {
+    /// A provided buffer (io_uring multishot receive).
+    Lent(Lent),
+    /// The read loop's own buffer and how many bytes of it were read (epoll).
+    Read(Vec<u8>, usize),
+}
+
+impl Delivering {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Delivering::Lent(lent) => lent,
+            Delivering::Read(buf, n) => &buf[..*n],
+        }
+    }
+
+    /// Whether a write of `len` of these bytes may be recorded instead of copied.
+    fn may_claim(&self, len: usize) -> bool {
+        match self {
+            Delivering::Lent(lent) => len >= MIN_KEPT && lent.may_keep(),
+            // Sent before the callback's caller reads into it again: nothing is held.
+            Delivering::Read(..) => len > 0,
+        }
+    }
+}
+
+impl std::ops::Deref for Delivering {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Outgoing {
     copied: Vec<u8>,
@@ -49,16 +87,17 @@ impl Outgoing {
         self.copied.is_empty() && self.claimed.is_none() && self.kept.is_none()
     }
 
-    /// Records a write of `data` without copying it, if nothing is queued before it, it
-    /// lies inside `delivering` (the buffer the protocol is being handed), it is at least
-    /// `MIN_KEPT` long and the ring can spare that buffer. `false` if it must be copied.
-    pub(super) fn try_claim(&mut self, data: &[u8], delivering: &Lent) -> bool {
-        if !self.is_empty() || data.len() < MIN_KEPT || !delivering.may_keep() {
+    /// Records a write of `data` without copying it, if nothing is queued before it and it
+    /// lies inside the bytes being delivered (for a provided buffer: if it is at least
+    /// `MIN_KEPT` long and the ring can spare that buffer). `false` if it must be copied.
+    pub(super) fn try_claim(&mut self, data: &[u8], delivering: &Delivering) -> bool {
+        if !self.is_empty() || !delivering.may_claim(data.len()) {
             return false;
         }
-        let base = delivering.as_ptr() as usize;
+        let bytes = delivering.bytes();
+        let base = bytes.as_ptr() as usize;
         let start = data.as_ptr() as usize;
-        if start < base || start + data.len() > base + delivering.len() {
+        if start < base || start + data.len() > base + bytes.len() {
             return false;
         }
         self.claimed = Some(start - base..start - base + data.len());
@@ -68,10 +107,10 @@ impl Outgoing {
     /// Appends a copy of `data`, after copying out whatever was claimed or kept (so the
     /// bytes stay in write order). `delivering` is the buffer being handed to the
     /// protocol, if any: a claim refers to it.
-    pub(super) fn push(&mut self, data: &[u8], delivering: Option<&Lent>) {
+    pub(super) fn push(&mut self, data: &[u8], delivering: Option<&Delivering>) {
         if let Some(range) = self.claimed.take() {
-            let lent = delivering.expect("a claim is settled before its delivery ends");
-            self.copied.extend_from_slice(&lent[range]);
+            let bytes = delivering.expect("a claim is settled before its delivery ends");
+            self.copied.extend_from_slice(&bytes[range]);
         }
         if let Some(kept) = self.kept.take() {
             self.copied.extend_from_slice(kept_bytes(&kept));
@@ -79,12 +118,49 @@ impl Outgoing {
         self.copied.extend_from_slice(data);
     }
 
-    /// The delivery of `lent` is over: keep the part a write claimed, or let the buffer
-    /// go back to the ring.
-    pub(super) fn end_delivery(&mut self, lent: Lent) {
-        if let Some(range) = self.claimed.take() {
-            self.kept = Some(lent.slice(range));
+    /// The delivery is over. A provided buffer is kept for the part a write claimed, or
+    /// goes back to the ring; a claim of the read loop's buffer is copied, and that buffer
+    /// is handed back for the next read.
+    pub(super) fn end_delivery(&mut self, delivering: Delivering) -> Option<Vec<u8>> {
+        match (self.claimed.take(), delivering) {
+            (Some(range), Delivering::Lent(lent)) => {
+                self.kept = Some(lent.slice(range));
+                None
+            }
+            (None, Delivering::Lent(_)) => None,
+            (claimed, Delivering::Read(buf, _)) => {
+                if let Some(range) = claimed {
+                    self.copied.extend_from_slice(&buf[range]);
+                }
+                Some(buf)
+            }
         }
+    }
+
+    /// The range of the delivered bytes a write claimed, if any (then it is all that is
+    /// queued): the caller sends it, and copies back with `push` what was not sent.
+    pub(super) fn take_claim(&mut self) -> Option<Range<usize>> {
+        self.claimed.take()
+    }
+
+    /// The copied bytes queued (the whole queue when nothing is claimed or kept).
+    pub(super) fn copied(&self) -> &[u8] {
+        &self.copied
+    }
+
+    /// Drops the first `n` copied bytes, which were sent without the write loop.
+    pub(super) fn consume_copied(&mut self, n: usize) {
+        let n = n.min(self.copied.len());
+        if n == self.copied.len() {
+            self.copied.clear();
+        } else {
+            self.copied.drain(..n);
+        }
+    }
+
+    /// Whether only copied bytes are queued (nothing claimed or kept).
+    pub(super) fn only_copied(&self) -> bool {
+        self.claimed.is_none() && self.kept.is_none()
     }
 
     /// Hands everything queued to the write loop, which passes back the buffer it sent
@@ -115,6 +191,10 @@ mod tests {
 
     const BUF: usize = 4 * MIN_KEPT;
 
+    fn lend(buffers: &TestBuffers, bid: u16, data: &[u8]) -> Delivering {
+        Delivering::Lent(buffers.lend(bid, data))
+    }
+
     /// `len` bytes counting up from `start`.
     fn bytes(len: usize, start: u8) -> Vec<u8> {
         (0..len).map(|i| start.wrapping_add(i as u8)).collect()
@@ -124,7 +204,7 @@ mod tests {
     fn an_echo_of_the_delivered_bytes_is_kept_not_copied() {
         let buffers = TestBuffers::new(4, BUF);
         let data = bytes(3 * MIN_KEPT, 1);
-        let lent = buffers.lend(0, &data);
+        let lent = lend(&buffers, 0, &data);
         let mut out = Outgoing::default();
         assert!(out.try_claim(&lent[MIN_KEPT..], &lent));
         assert!(!out.is_empty());
@@ -142,7 +222,7 @@ mod tests {
     fn small_writes_other_memory_and_bytes_behind_a_copy_are_copied() {
         let buffers = TestBuffers::new(4, BUF);
         let data = bytes(2 * MIN_KEPT, 7);
-        let lent = buffers.lend(0, &data);
+        let lent = lend(&buffers, 0, &data);
         let mut out = Outgoing::default();
         assert!(!out.try_claim(&data, &lent), "equal bytes, other memory");
         assert!(
@@ -169,7 +249,7 @@ mod tests {
     fn writes_after_a_claim_keep_their_order() {
         let buffers = TestBuffers::new(4, BUF);
         let data = bytes(3 * MIN_KEPT, 3);
-        let lent = buffers.lend(1, &data);
+        let lent = lend(&buffers, 1, &data);
         let mut out = Outgoing::default();
         assert!(out.try_claim(&lent[..MIN_KEPT], &lent));
         out.push(&lent[MIN_KEPT..], Some(&lent));
@@ -186,7 +266,7 @@ mod tests {
     fn a_write_after_the_delivery_copies_the_kept_bytes_first() {
         let buffers = TestBuffers::new(4, BUF);
         let data = bytes(MIN_KEPT, 5);
-        let lent = buffers.lend(2, &data);
+        let lent = lend(&buffers, 2, &data);
         let mut out = Outgoing::default();
         assert!(out.try_claim(&lent, &lent));
         out.end_delivery(lent);
@@ -200,7 +280,7 @@ mod tests {
     #[test]
     fn clearing_gives_a_kept_buffer_back() {
         let buffers = TestBuffers::new(4, BUF);
-        let lent = buffers.lend(3, &bytes(MIN_KEPT, 9));
+        let lent = lend(&buffers, 3, &bytes(MIN_KEPT, 9));
         let mut out = Outgoing::default();
         assert!(out.try_claim(&lent, &lent));
         out.clear();
@@ -219,7 +299,7 @@ mod tests {
         let reply = bytes(MIN_KEPT, 0);
         let mut kept = Vec::new();
         for bid in 0..8 {
-            let lent = buffers.lend(bid, &reply);
+            let lent = lend(&buffers, bid, &reply);
             let mut out = Outgoing::default();
             let claimed = out.try_claim(&lent, &lent);
             assert_eq!(claimed, bid < 4, "buffer {bid}");
@@ -245,5 +325,45 @@ mod tests {
             panic!("copied bytes make a copy batch");
         };
         assert!(second.capacity() >= 4096, "the spare took the next writes");
+    }
+
+    #[test]
+    fn any_write_of_the_read_buffer_is_claimed_and_settled_by_copy() {
+        let data = bytes(300, 4);
+        let read = Delivering::Read([data.clone(), vec![0; 100]].concat(), data.len());
+        let mut out = Outgoing::default();
+        assert!(
+            !out.try_claim(&read[..0], &read),
+            "nothing to send, nothing claimed"
+        );
+        assert!(out.try_claim(&read[10..12], &read), "small writes too");
+        assert!(!out.only_copied());
+        // Unsent when the delivery ends: copied, and the buffer handed back.
+        let buf = out.end_delivery(read).expect("the read buffer comes back");
+        assert_eq!(buf.len(), 400);
+        assert_eq!(out.copied(), &data[10..12]);
+        assert!(out.only_copied());
+    }
+
+    #[test]
+    fn a_claim_of_the_read_buffer_taken_for_sending_leaves_nothing_queued() {
+        let data = bytes(50, 8);
+        let read = Delivering::Read(data.clone(), data.len());
+        let mut out = Outgoing::default();
+        assert!(out.try_claim(&read, &read));
+        assert_eq!(out.take_claim(), Some(0..50));
+        assert!(out.is_empty());
+        assert_eq!(out.end_delivery(read), Some(data));
+        assert!(out.is_empty(), "a taken claim is not copied again");
+    }
+
+    #[test]
+    fn sent_copied_bytes_leave_the_front_of_the_queue() {
+        let mut out = Outgoing::default();
+        out.push(b"hello world", None);
+        out.consume_copied(6);
+        assert_eq!(out.copied(), b"world");
+        out.consume_copied(99);
+        assert!(out.is_empty());
     }
 }

@@ -51,3 +51,17 @@ pub(super) fn poll_direct<R>(
     }
     polled
 }
+
+/// Sends a prefix of `data` now if the epoll socket takes it, within the task's budget;
+/// `None` if it would block or the budget is spent (the write loop then takes over).
+pub(super) fn try_send_now(ctx: &Context, fd: &SharedFd, data: &[u8]) -> Option<io::Result<usize>> {
+    let budget = ctx.coop_budget.get();
+    if budget == 0 {
+        return None;
+    }
+    let sent = ctx.driver.borrow_mut().as_epoll()?.try_send(fd, data);
+    if sent.is_some() {
+        ctx.coop_budget.set(budget - 1);
+    }
+    sent
+}

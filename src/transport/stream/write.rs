@@ -1,6 +1,8 @@
 //! The write loop behind every stream transport: sends what the protocol wrote, in
 //! batches (every write of a turn goes out in one send), then `shutdown(SHUT_WR)` after
-//! `write_eof`, and ends once a closing transport has nothing left to send.
+//! `write_eof`, and ends once a closing transport has nothing left to send. On epoll,
+//! what a read callback writes is usually sent by the read loop itself, right after the
+//! callback (`flush_delivered`).
 
 use super::outgoing::Batch;
 use super::transfer::{self, Path};
@@ -75,6 +77,13 @@ fn next_batch(t: &Transport, sending: &mut Sending) -> Next {
     if !sending.done() {
         return Next::Send;
     }
+    s.batch_unsent = false;
+    if s.pending.is_empty() && !s.closing && !s.eof_requested {
+        if let Batch::Copied(_) = sending.batch {
+            // Idle with a copy buffer to reuse: the usual state between messages.
+            return Next::Idle;
+        }
+    }
     // A sent batch gives its buffer back now: a kept provided buffer to the ring (not
     // held while idle), a copy buffer to the queue for the next writes.
     let spare = match std::mem::replace(&mut sending.batch, Batch::Copied(Vec::new())) {
@@ -94,7 +103,57 @@ fn next_batch(t: &Transport, sending: &mut Sending) -> Next {
         return if s.closing { Next::Stop } else { Next::Idle };
     }
     sending.batch = s.pending.take(spare);
+    s.batch_unsent = true;
     Next::Send
+}
+
+/// Epoll: sends what a read callback wrote as soon as it returns, from the read loop,
+/// instead of in the write loop's next poll; an echo's claimed reply goes out straight
+/// from `delivered`, the bytes just read, without being copied. Writes made in one
+/// callback still go out in one send. What the socket does not take now (or what must
+/// wait behind an unsent batch) is queued for the write loop, which the connection task
+/// polls right after the read loop.
+pub(super) fn flush_delivered(t: &Transport, fd: &SharedFd, ctx: &Context, delivered: &[u8]) {
+    let mut s = t.inner.state.borrow_mut();
+    let claim = s.pending.take_claim();
+    if s.aborted || s.batch_unsent || !s.pending.only_copied() {
+        if let Some(range) = claim {
+            s.pending.push(&delivered[range], None);
+        }
+        return;
+    }
+    let data = match &claim {
+        Some(range) => &delivered[range.clone()],
+        None => s.pending.copied(),
+    };
+    if data.is_empty() {
+        return;
+    }
+    let sent = transfer::try_send_now(ctx, fd, data);
+    let n = match sent {
+        Some(Ok(n)) => n,
+        Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+            drop(s);
+            t.fail(e);
+            return;
+        }
+        // Would block, no budget left, or interrupted: the write loop sends it.
+        _ => 0,
+    };
+    match claim {
+        Some(range) if range.start + n < range.end => {
+            s.pending.push(&delivered[range.start + n..range.end], None)
+        }
+        Some(_) => {}
+        None => s.pending.consume_copied(n),
+    }
+    if n == 0 {
+        return;
+    }
+    s.buffered = s.buffered.saturating_sub(n);
+    s.buffered_changed();
+    drop(s);
+    t.deliver_edges();
 }
 
 /// Whether the write side has something to do (the condition `Next::Idle` waits for).
