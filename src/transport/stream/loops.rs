@@ -79,6 +79,7 @@ fn deliver_lent(t: &Transport, sink: &dyn ProtocolSink, lent: Lent) {
 
 /// Hands the bytes of `delivering` to the protocol, leaving the buffer in the
 /// transport's `delivering` slot, where a write of them is recorded instead of copied.
+#[inline]
 fn deliver_in_place(t: &Transport, sink: &dyn ProtocolSink, delivering: Delivering) {
     *t.inner.delivering.borrow_mut() = Some(delivering);
     if let Some(bytes) = &*t.inner.delivering.borrow() {

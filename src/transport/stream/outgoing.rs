@@ -48,6 +48,7 @@ pub(super) enum Delivering {
 }
 
 impl Delivering {
+    #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
             Delivering::Lent(lent) => lent,
@@ -121,6 +122,7 @@ impl Outgoing {
     /// The delivery is over. A provided buffer is kept for the part a write claimed, or
     /// goes back to the ring; a claim of the read loop's buffer is copied, and that buffer
     /// is handed back for the next read.
+    #[inline]
     pub(super) fn end_delivery(&mut self, delivering: Delivering) -> Option<Vec<u8>> {
         match (self.claimed.take(), delivering) {
             (Some(range), Delivering::Lent(lent)) => {
