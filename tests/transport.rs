@@ -162,6 +162,38 @@ both_backends! {
 }
 
 both_backends! {
+    fn a_write_from_a_task_after_the_read_side_ended_is_sent(backend) {
+        // The read side ends (EOF kept open) in the same pass as a change notification
+        // (`resume_reading`) that used up the task's registration: the idle write loop
+        // must still hear of the later write.
+        let rt = runtime(backend);
+        rt.block_on(async {
+            struct ReplyLater(Option<Transport>);
+            impl Protocol for ReplyLater {
+                fn connection_made(&mut self, t: &Transport) { self.0 = Some(t.clone()); }
+                fn eof_received(&mut self) -> bool {
+                    let t = self.0.clone().unwrap();
+                    t.resume_reading();
+                    drop(ringloop::spawn(async move {
+                        sleep(Duration::from_millis(20)).await;
+                        t.write(b"later").unwrap();
+                        t.close();
+                    }));
+                    true
+                }
+            }
+            let server = create_server(|| ReplyLater(None), "127.0.0.1:0").await.unwrap();
+            let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+            client.shutdown(Shutdown::Write).await.unwrap();
+            let got = ringloop::time::timeout(Duration::from_secs(10), read_all(&client))
+                .await
+                .expect("the reply and the close arrived");
+            assert_eq!(got, b"later");
+        }).unwrap();
+    }
+}
+
+both_backends! {
     fn pause_and_resume_writing_fire_once_per_crossing(backend) {
         let rt = runtime(backend);
         rt.block_on(async {

@@ -37,6 +37,14 @@ impl Changed {
         .await
     }
 
+    /// Whether the next `notify` wakes `waker`.
+    pub(crate) fn holds(&self, waker: &Waker) -> bool {
+        let first = self.first.take();
+        let held = first.as_ref().is_some_and(|w| w.will_wake(waker));
+        self.first.set(first);
+        held || self.others.borrow().iter().any(|w| w.will_wake(waker))
+    }
+
     /// Wakes `waker` on the next `notify` (once, however often it registers before it).
     pub(crate) fn register(&self, waker: &Waker) {
         match self.first.take() {
@@ -56,12 +64,18 @@ impl Changed {
 }
 
 /// Polls two `()` futures to completion, the first with `flag` set while it is polled.
-/// Must be used inside an async body. A macro rather than an async fn: an async fn stores
-/// the futures it is given twice (as its arguments and as the pinned locals), and these
-/// futures are most of a connection task's memory, touched on every message.
+/// The second is skipped on a pass where `b_waits(waker)` says polling it could only
+/// return `Pending` again with its wake-up already arranged. Must be used inside an async
+/// body. A macro rather than an async fn: an async fn stores the futures it is given
+/// twice (as its arguments and as the pinned locals), and these futures are most of a
+/// connection task's memory, touched on every message.
 macro_rules! join_flagged {
-    ($flag:expr, $a:expr, $b:expr) => {{
+    ($flag:expr, $a:expr, $b:expr) => {
+        $crate::transport::signal::join_flagged!($flag, $a, $b, |_: &std::task::Waker| false)
+    };
+    ($flag:expr, $a:expr, $b:expr, $b_waits:expr) => {{
         let flag: &std::cell::Cell<bool> = $flag;
+        let b_waits = $b_waits;
         let mut a = std::pin::pin!($a);
         let mut b = std::pin::pin!($b);
         let (mut a_done, mut b_done) = (false, false);
@@ -71,7 +85,7 @@ macro_rules! join_flagged {
                 a_done = std::future::Future::poll(a.as_mut(), cx).is_ready();
                 flag.set(false);
             }
-            if !b_done {
+            if !b_done && !b_waits(cx.waker()) {
                 b_done = std::future::Future::poll(b.as_mut(), cx).is_ready();
             }
             if a_done && b_done {

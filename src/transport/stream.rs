@@ -57,6 +57,9 @@ struct Inner {
     fd: RefCell<Option<SharedFd>>,
     state: RefCell<State>,
     changed: Changed,
+    /// Set while the write loop (on the direct path) waits for work, registered on
+    /// `changed`: the task need not poll it until there is some.
+    writer_idle: Cell<bool>,
     /// True while the connection task polls its read loop (so protocol callbacks run):
     /// the write loop is polled right after in the same pass, so a write made from a
     /// callback needs no wake-up of its own.
@@ -320,6 +323,7 @@ pub(crate) fn start(
             fd: RefCell::new(Some(fd)),
             state: RefCell::new(State::default()),
             changed: Changed::default(),
+            writer_idle: Cell::new(false),
             reading: Cell::new(false),
             delivering: RefCell::new(None),
             sink: RefCell::new(Some(sink)),
@@ -378,7 +382,8 @@ async fn run(transport: Transport, on_done: Option<Box<dyn FnOnce()>>) {
     join_flagged!(
         &transport.inner.reading,
         read_loop(&transport, &fd, &*sink),
-        write_loop(&transport, &fd)
+        write_loop(&transport, &fd),
+        |waker: &std::task::Waker| write::waits_idle(&transport, waker)
     );
     drop(fd);
     // Close the socket now (asyncio closes it before connection_lost), once no op holds it.

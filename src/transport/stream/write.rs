@@ -156,6 +156,14 @@ pub(super) fn flush_delivered(t: &Transport, fd: &SharedFd, ctx: &Context, deliv
     t.deliver_edges();
 }
 
+/// Whether the write loop is idle on the direct path with nothing to do and `waker`
+/// registered for the change that would give it some: polling it now would only
+/// register again. (Every change it waits for is in `has_work` and comes with a
+/// `notify`, or, for a write from a read callback, right before this is asked.)
+pub(super) fn waits_idle(t: &Transport, waker: &std::task::Waker) -> bool {
+    t.inner.writer_idle.get() && !has_work(t) && t.inner.changed.holds(waker)
+}
+
 /// Whether the write side has something to do (the condition `Next::Idle` waits for).
 fn has_work(t: &Transport) -> bool {
     let s = t.inner.state.borrow();
@@ -289,10 +297,12 @@ fn uncount_unsent(t: &Transport, n: usize) {
 /// work or for the socket's next edge without an op.
 async fn send_burst(t: &Transport, fd: &SharedFd, ctx: &Context, sending: &mut Sending) -> Next {
     poll_fn(|cx| loop {
+        t.inner.writer_idle.set(false);
         match next_batch(t, sending) {
             Next::Send => {}
             Next::Idle => {
                 t.inner.changed.register(cx.waker());
+                t.inner.writer_idle.set(true);
                 return Poll::Pending;
             }
             other => return Poll::Ready(other),
