@@ -10,8 +10,9 @@
 //! * `eof_received` returning `false` closes the transport; `true` keeps the write side
 //!   open (half-close) until the protocol closes it;
 //! * `write` never blocks: it buffers, and writes made in one callback (outside
-//!   callbacks: in one loop turn) go out in one submission. `pause_writing` fires when the buffer goes above the high-water mark
-//!   (64 KiB) and `resume_writing` when it drains to the low one (high / 4), once per crossing.
+//!   callbacks: in one loop turn) go out in one submission. `pause_writing` fires when
+//!   the buffer goes above the high-water mark (64 KiB) and `resume_writing` when it
+//!   drains to the low one (high / 4), once per crossing.
 //!
 //! The protocol lives in an `Rc<RefCell<_>>` (`create_connection` hands it back); a
 //! callback waits while user code holds a borrow of it, rather than failing.

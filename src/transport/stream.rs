@@ -25,8 +25,9 @@ const KEEP_BUFFER_LIMIT: usize = 256 * 1024;
 #[derive(Default)]
 struct State {
     /// Bytes written since the write loop took the last batch: every write of a turn
-    /// (on epoll: of a read callback) lands here and goes out in one send. The write loop swaps it with the buffer it
-    /// just finished sending, so steady traffic allocates nothing.
+    /// (on epoll: of a read callback) lands here and goes out in one send. The write
+    /// loop swaps it with the buffer it just finished sending, so steady traffic
+    /// allocates nothing.
     pending: Outgoing,
     /// The write loop holds a batch the kernel has not fully taken: later bytes must wait
     /// behind it, so the read loop does not send them itself.

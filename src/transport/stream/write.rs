@@ -79,9 +79,11 @@ fn next_batch(t: &Transport, sending: &mut Sending) -> Next {
     }
     s.batch_unsent = false;
     if s.pending.is_empty() && !s.closing && !s.eof_requested {
-        if let Batch::Copied(_) = sending.batch {
-            // Idle with a copy buffer to reuse: the usual state between messages.
-            return Next::Idle;
+        if let Batch::Copied(bytes) = &sending.batch {
+            if bytes.capacity() <= KEEP_BUFFER_LIMIT {
+                // Idle with a copy buffer to reuse: the usual state between messages.
+                return Next::Idle;
+            }
         }
     }
     // A sent batch gives its buffer back now: a kept provided buffer to the ring (not
