@@ -357,3 +357,58 @@ both_backends! {
         }).unwrap();
     }
 }
+
+/// Answers every delivery with `reply` (bytes of its own, not the ones it was handed).
+struct BigReply {
+    transport: Option<Transport>,
+    reply: Vec<u8>,
+}
+
+impl Protocol for BigReply {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+    fn data_received(&mut self, _: &[u8]) {
+        if let Some(t) = &self.transport {
+            t.write(&self.reply).unwrap();
+        }
+    }
+}
+
+both_backends! {
+    fn replies_of_every_size_written_from_a_callback_arrive_whole(backend) {
+        // Small ones go out from the read loop on epoll, large ones (beyond what the read
+        // loop sends itself, and beyond the socket buffer) through the write loop.
+        let rt = runtime(backend);
+        rt.block_on(async {
+            for (seed, size) in [(31, 10), (32, 64 << 10), (33, (64 << 10) + 1), (34, 6 << 20)] {
+                let reply = pattern(size, seed);
+                let sent = reply.clone();
+                let server = create_server(
+                    move || BigReply { transport: None, reply: sent.clone() },
+                    "127.0.0.1:0",
+                )
+                .await
+                .unwrap();
+                let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+                for _ in 0..2 {
+                    client.write_all(b"?".to_vec()).await.0.unwrap();
+                    let received = timeout(Duration::from_secs(20), async {
+                        let mut received = Vec::new();
+                        while received.len() < size {
+                            let (res, buf) = client.read(Vec::with_capacity(64 << 10)).await;
+                            assert!(res.unwrap() > 0, "EOF inside a reply");
+                            received.extend_from_slice(&buf);
+                        }
+                        received
+                    })
+                    .await
+                    .expect("the reply arrived");
+                    assert!(received == reply, "a {size}-byte reply differs");
+                }
+                drop(client);
+                close_and_settle(&rt, server).await;
+            }
+        }).unwrap();
+    }
+}

@@ -109,6 +109,9 @@ fn next_batch(t: &Transport, sending: &mut Sending) -> Next {
     Next::Send
 }
 
+/// Copied bytes up to this size are sent by the read loop after a callback.
+const FLUSH_COPIED_LIMIT: usize = 64 * 1024;
+
 /// Epoll: sends what a read callback wrote as soon as it returns, from the read loop,
 /// instead of in the write loop's next poll; an echo's claimed reply goes out straight
 /// from `delivered`, the bytes just read, without being copied. Writes made in one
@@ -128,7 +131,9 @@ pub(super) fn flush_delivered(t: &Transport, fd: &SharedFd, ctx: &Context, deliv
         Some(range) => &delivered[range.clone()],
         None => s.pending.copied(),
     };
-    if data.is_empty() {
+    // A large copied reply goes to the write loop, which sends it from an offset: sent
+    // from here, a short send would leave its rest to be moved to the queue's front.
+    if data.is_empty() || (claim.is_none() && data.len() > FLUSH_COPIED_LIMIT) {
         return;
     }
     let sent = transfer::try_send_now(ctx, fd, data);
