@@ -66,17 +66,18 @@ impl Protocol for EchoHalfLater {
     }
 }
 
-/// Writes what it receives, then aborts: nothing may be sent.
-struct EchoThenAbort(Option<Transport>);
+/// Writes what it receives, then ends the transport with `then` (`abort`: nothing may be
+/// sent; `close`: the echo goes out before the EOF).
+struct EchoThen(Option<Transport>, fn(&Transport));
 
-impl Protocol for EchoThenAbort {
+impl Protocol for EchoThen {
     fn connection_made(&mut self, transport: &Transport) {
         self.0 = Some(transport.clone());
     }
     fn data_received(&mut self, data: &[u8]) {
         if let Some(t) = &self.0 {
             t.write(data).unwrap();
-            t.abort();
+            (self.1)(t);
         }
     }
 }
@@ -149,7 +150,7 @@ both_backends! {
     fn an_echo_aborted_before_it_went_out_sends_nothing(backend) {
         let rt = runtime(backend);
         rt.block_on(async {
-            let server = create_server(|| EchoThenAbort(None), "127.0.0.1:0").await.unwrap();
+            let server = create_server(|| EchoThen(None, Transport::abort), "127.0.0.1:0").await.unwrap();
             let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
             client.write_all(pattern(3000, 9)).await.0.unwrap();
             let (res, buf) = timeout(Duration::from_secs(5), client.read(Vec::with_capacity(4096)))
@@ -313,26 +314,11 @@ both_backends! {
     }
 }
 
-/// Echoes what it receives, then closes.
-struct EchoThenClose(Option<Transport>);
-
-impl Protocol for EchoThenClose {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.0 = Some(transport.clone());
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = &self.0 {
-            t.write(data).unwrap();
-            t.close();
-        }
-    }
-}
-
 both_backends! {
     fn an_echo_then_close_arrives_whole_before_the_eof(backend) {
         let rt = runtime(backend);
         rt.block_on(async {
-            let server = create_server(|| EchoThenClose(None), "127.0.0.1:0").await.unwrap();
+            let server = create_server(|| EchoThen(None, Transport::close), "127.0.0.1:0").await.unwrap();
             // Small enough to arrive in one delivery: closing with bytes unread resets.
             for (seed, size) in [(1, 5), (2, 3000), (3, 9000)] {
                 let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();

@@ -68,10 +68,7 @@ fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<
     let now_ns = fire_timers(ctx, config.timers_per_turn);
     release_orphans(ctx);
 
-    let busy = !ctx.run_queue.borrow().is_empty()
-        || main_woken.load(Ordering::SeqCst)
-        || ctx.shared.has_remote();
-    let mut timeout = if busy {
+    let mut timeout = if work_ready(ctx, main_woken) {
         Some(Duration::ZERO)
     } else {
         timer_timeout(ctx, now_ns)
@@ -86,6 +83,13 @@ fn turn(ctx: &Context, config: &Builder, main_woken: &AtomicBool) -> io::Result<
     ctx.driver.borrow_mut().turn(timeout)?;
     release_orphans(ctx);
     Ok(())
+}
+
+/// Whether a task, the main future or remote work is waiting: the turn must not block.
+fn work_ready(ctx: &Context, main_woken: &AtomicBool) -> bool {
+    !ctx.run_queue.borrow().is_empty()
+        || main_woken.load(Ordering::SeqCst)
+        || ctx.shared.has_remote()
 }
 
 /// How a spin before parking ended.
@@ -110,10 +114,7 @@ fn spin_for_work(
     loop {
         ctx.driver.borrow_mut().turn(Some(Duration::ZERO))?;
         release_orphans(ctx);
-        if !ctx.run_queue.borrow().is_empty()
-            || main_woken.load(Ordering::SeqCst)
-            || ctx.shared.has_remote()
-        {
+        if work_ready(ctx, main_woken) {
             bump(&ctx.counters.parks_avoided);
             return Ok(Spin::FoundWork);
         }

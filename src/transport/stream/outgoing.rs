@@ -48,14 +48,6 @@ pub(super) enum Delivering {
 }
 
 impl Delivering {
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Delivering::Lent(lent) => lent,
-            Delivering::Read(buf, n) => &buf[..*n],
-        }
-    }
-
     /// Whether a write of `len` of these bytes may be recorded instead of copied.
     fn may_claim(&self, len: usize) -> bool {
         match self {
@@ -69,8 +61,12 @@ impl Delivering {
 impl std::ops::Deref for Delivering {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
-        self.bytes()
+        match self {
+            Delivering::Lent(lent) => lent,
+            Delivering::Read(buf, n) => &buf[..*n],
+        }
     }
 }
 
@@ -95,7 +91,7 @@ impl Outgoing {
         if !self.is_empty() || !delivering.may_claim(data.len()) {
             return false;
         }
-        let bytes = delivering.bytes();
+        let bytes: &[u8] = delivering;
         let base = bytes.as_ptr() as usize;
         let start = data.as_ptr() as usize;
         if start < base || start + data.len() > base + bytes.len() {
