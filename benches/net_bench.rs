@@ -103,29 +103,28 @@ fn child_server(server: &str, app: &str) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     println!("{}", listener.local_addr()?.port());
     match (server, app) {
-        (_, "kv") => serve_ringloop(server, listener, kv::factory()),
+        // kv_server spins before parking, as the example does; the echo and HTTP servers
+        // (measured by CPU per request) park at once, as the peers do.
+        (_, "kv") => serve_ringloop(server, listener, net_kv::spin_for(server), kv::factory()),
         ("tokio", app) => peers::serve_tokio(app.parse()?, listener),
         ("monoio", app) => peers::serve_monoio(app.parse()?, listener),
-        (_, "echo") => serve_ringloop(server, listener, protocols::Echo::default),
-        (_, _) => serve_ringloop(server, listener, protocols::Http::default),
+        (_, "echo") => serve_ringloop(server, listener, Duration::ZERO, protocols::Echo::default),
+        (_, _) => serve_ringloop(server, listener, Duration::ZERO, protocols::Http::default),
     }
 }
 
-/// Serves protocol `P` with ringloop on the backend `server` names, until killed.
+/// Serves protocol `P` with ringloop on the backend `server` names, spinning `spin` before
+/// parking, until killed.
 fn serve_ringloop<P: ringloop::transport::Protocol>(
     server: &str,
     listener: std::net::TcpListener,
+    spin: Duration,
     factory: impl Fn() -> P + 'static,
 ) -> std::io::Result<()> {
     let backend = if server == "ringloop-epoll" {
         ringloop::Backend::Epoll
     } else {
         ringloop::Backend::Uring
-    };
-    let spin = if server == net_kv::SPINNING {
-        net_kv::SPIN
-    } else {
-        std::time::Duration::ZERO
     };
     let rt = ringloop::Runtime::builder()
         .backend(backend)

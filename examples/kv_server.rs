@@ -18,7 +18,10 @@ mod resp;
 use ringloop::transport::create_server;
 
 fn main() -> std::io::Result<()> {
-    let args = args::parse(6380)?;
+    // A dedicated server on a core of its own (as Redis is run) spins briefly before
+    // parking: every park costs a busy client a wake-up (docs/BENCHMARKS.md, "Why
+    // kv_server spins"). `--spin-us 0` parks at once.
+    let args = args::parse_with_spin(6380, kv::SPIN_US)?;
     let rt = args::runtime(&args, "kv_server")?;
     rt.block_on(async {
         let server = create_server(kv::factory(), ("127.0.0.1", args.port)).await?;

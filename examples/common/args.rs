@@ -15,11 +15,16 @@ pub struct Args {
 }
 
 pub fn parse(default_port: u16) -> io::Result<Args> {
+    parse_with_spin(default_port, 0)
+}
+
+/// [`parse`] for a server that spins `default_spin_us` before parking unless told otherwise.
+pub fn parse_with_spin(default_port: u16, default_spin_us: u64) -> io::Result<Args> {
     let mut args = Args {
         port: default_port,
         backend: Backend::Auto,
         seconds: 0,
-        spin_us: 0,
+        spin_us: default_spin_us,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,7 +45,8 @@ pub fn parse(default_port: u16) -> io::Result<Args> {
             "-h" | "--help" => {
                 println!(
                     "flags: --port N (default {default_port}), --backend auto|uring|epoll, \
-                     --seconds N (0 = forever), --spin-us N (spin before parking, default 0)"
+                     --seconds N (0 = forever), --spin-us N (spin before parking, \
+                     default {default_spin_us})"
                 );
                 std::process::exit(0);
             }

@@ -16,6 +16,10 @@ pub struct Kv {
     out: Vec<u8>,
 }
 
+/// How long `kv_server` spins for work before parking, in microseconds, unless
+/// `--spin-us` says otherwise (the benches start it the same way).
+pub const SPIN_US: u64 = 20;
+
 /// A protocol factory for `create_server`: every connection shares one new store.
 pub fn factory() -> impl Fn() -> Kv + 'static {
     let store = Rc::new(RefCell::new(Store::default()));
