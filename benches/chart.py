@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Draws docs/bench-throughput.svg from the rows `cargo bench` appended to
-target/bench-results.csv (name,unit,contender,value,scale; the latest value of each pair
-wins). Only rows recorded at the scale of the file's last throughput row are drawn, so a
+target/bench-results.csv (name,unit,contender,value,scale; each row shows its latest
+run's contenders). Only rows recorded at the scale of the file's last throughput row are drawn, so a
 `BENCH_SCALE=0.1` smoke run neither adds panels of its own nor mixes into a full run's.
 Rows without a scale (files from before it was recorded) count as scale 1.
 
@@ -47,6 +47,10 @@ def load(path):
         if key not in rows:
             rows[key] = {}
             order.append(key)
+        # A run records each contender of a row once: one seen again starts the row's
+        # next run, so contenders a later run no longer has lose their old bars.
+        if contender in rows[key]:
+            rows[key] = {}
         rows[key][contender] = number
     return [(name, unit, rows[(name, unit)]) for name, unit in order]
 

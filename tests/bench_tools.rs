@@ -1,6 +1,7 @@
 //! The benchmark tools are usable programs: `kv_server` answers the real `redis-cli` and
 //! pipelined raw RESP, and rejects garbage with an error and a close; `loadgen` drives the
 //! echo and HTTP examples and fails cleanly on bad flags or a dead port. Both backends.
+//! `benches/chart.py` draws each row's latest run.
 
 #[path = "common/example_procs.rs"]
 mod procs;
@@ -181,4 +182,48 @@ fn loadgen_rejects_bad_input_with_a_message() {
         assert_eq!(out.status.code(), Some(2), "{backend}: {stderr}");
         assert!(stderr.contains("refused"), "{backend}: {stderr}");
     });
+}
+
+/// `benches/chart.py` draws each row from its latest full-scale run: a contender that run
+/// no longer has (a renamed server) loses its old bar, and a smoke run's rows are ignored.
+#[test]
+fn chart_draws_each_rows_latest_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("results.csv");
+    let svg = dir.path().join("chart.svg");
+    let row = "\"kv GET -c 50 -P 1: throughput\",\"req/s\"";
+    std::fs::write(
+        &csv,
+        format!(
+            "{row},\"ringloop-uring\",70000,1\n{row},\"redis-server\",71000,1\n\
+             {row},\"old-contender\",72000,1\n\
+             {row},\"ringloop-uring\",4321,0.1\n{row},\"smoke-only\",5100,0.1\n\
+             {row},\"ringloop-uring\",86000,1\n{row},\"redis-server\",75000,1\n\
+             \"kv GET -c 50 -P 1: server CPU\",\"µs/req\",\"ringloop-uring\",9.1,1\n"
+        ),
+    )
+    .unwrap();
+    let out = tool("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/chart.py"))
+        .args([&csv, &svg])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chart.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    for wanted in ["ringloop-uring", "redis-server", "86.00k", "75.00k"] {
+        assert!(drawn.contains(wanted), "{wanted} missing from the chart");
+    }
+    for stale in [
+        "old-contender",
+        "smoke-only",
+        "70.00k",
+        "4.32k",
+        "server CPU",
+    ] {
+        assert!(!drawn.contains(stale), "{stale} should not be drawn");
+    }
 }

@@ -145,12 +145,12 @@ pub fn compare_with_redis() {
         ));
         no_spin_rows.push(row(&no_spin, "server CPU", "µs/req", cpu, ""));
     }
-    super::common::print_table(
-        "kv_server (ringloop-uring ÷ each; spinning 20 µs before parking, as the example does) against redis-server, redis-benchmark on CPU 1",
-        &contenders[..3],
-        1,
-        &rows,
+    let title = format!(
+        "kv_server (ringloop-uring ÷ each; spinning {} µs before parking, as the example does) \
+         against redis-server, redis-benchmark on CPU 1",
+        super::kv::SPIN_US
     );
+    super::common::print_table(&title, &contenders[..3], 1, &rows);
     super::common::record(&rows, &contenders[..3]);
     let no_spin_columns = [NO_SPIN, "redis-server"];
     super::common::print_table(
