@@ -89,6 +89,28 @@ fn a_leaked_descriptor_is_caught_on_both_backends() {
     );
 }
 
+/// The stall limit allows for pauses of the whole process (see the soak's watchdog), but
+/// not for a poll that blocks the loop alone.
+#[test]
+fn a_blocked_loop_is_caught_on_both_backends() {
+    let (ok, text) = soak(&[
+        "--duration",
+        "1",
+        "--status-every",
+        "1",
+        "--seed",
+        "6",
+        "--break",
+        "block-loop",
+    ]);
+    assert!(!ok, "{text}");
+    assert_eq!(
+        text.matches("FIRST FAILURE: the loop stalled for").count(),
+        2,
+        "{text}"
+    );
+}
+
 #[test]
 fn the_seed_fixes_the_fault_schedule() {
     let (_, a) = soak(&["--print-plan", "20", "--seed", "42"]);

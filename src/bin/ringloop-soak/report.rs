@@ -59,6 +59,8 @@ pub struct Report {
     pub fds: (usize, usize),
     pub rss: (u64, u64, u64, u64),
     pub longest_stall: Duration,
+    /// The longest pause of the whole process (see `watchdog.rs`).
+    pub longest_pause: Duration,
     pub latency_us: (f64, f64, f64),
     pub live_at_end: (usize, usize, usize),
     pub totals: Vec<(&'static str, u64)>,
@@ -96,6 +98,10 @@ impl Report {
         );
         out += &format!("  {:<22} {:?}\n", "longest loop stall", self.longest_stall);
         out += &format!(
+            "  {:<22} {:?}\n",
+            "longest process pause", self.longest_pause
+        );
+        out += &format!(
             "  {:<22} p50 {:.0} / p99 {:.0} / max {:.0} µs\n",
             "echo latency", self.latency_us.0, self.latency_us.1, self.latency_us.2
         );
@@ -130,7 +136,7 @@ impl Report {
             "{{\"backend\": \"{}\", \"seed\": {}, \"duration_s\": {:.1}, \"pass\": {}, \"totals\": {{{}}}, \
              \"errors\": {{{}}}, \"fds\": {{\"start\": {}, \"end\": {}}}, \
              \"rss_bytes\": {{\"start\": {}, \"warm\": {}, \"peak\": {}, \"end\": {}}}, \
-             \"longest_stall_ms\": {:.1}, \"latency_us\": {{\"p50\": {:.0}, \"p99\": {:.0}, \"max\": {:.0}}}, \
+             \"longest_stall_ms\": {:.1}, \"longest_pause_ms\": {:.1}, \"latency_us\": {{\"p50\": {:.0}, \"p99\": {:.0}, \"max\": {:.0}}}, \
              \"left_at_shutdown\": {{\"tasks\": {}, \"ops\": {}, \"timers\": {}}}, \"first_failure\": {}}}",
             self.backend,
             self.seed,
@@ -145,6 +151,7 @@ impl Report {
             self.rss.2,
             self.rss.3,
             self.longest_stall.as_secs_f64() * 1e3,
+            self.longest_pause.as_secs_f64() * 1e3,
             self.latency_us.0,
             self.latency_us.1,
             self.latency_us.2,
