@@ -28,9 +28,28 @@ use std::time::Duration;
 const WAKER_TOKEN: u64 = u64::MAX;
 const EVENTS_PER_WAIT: usize = 1024;
 
-struct Registration {
+/// Op futures parked on an fd (everything but a stream transport's direct path), per
+/// direction. Kept out of line: most registrations never have one.
+#[derive(Default)]
+struct OpWaiters {
     readers: Vec<(u64, Waker)>,
     writers: Vec<(u64, Waker)>,
+}
+
+impl OpWaiters {
+    fn list(&mut self, interest: Interest) -> &mut Vec<(u64, Waker)> {
+        match interest {
+            Interest::Read => &mut self.readers,
+            Interest::Write => &mut self.writers,
+        }
+    }
+}
+
+/// One cache line (with the slab's tag, which lives in a niche): a message on a stream
+/// transport touches its flags and direct slot, and nothing else of it.
+#[repr(align(64))]
+struct Registration {
+    waiters: Option<Box<OpWaiters>>,
     /// The stream transport's task, parked by a direct transfer (see `direct`).
     direct_reader: DirectSlot,
     direct_writer: DirectSlot,
@@ -46,14 +65,24 @@ struct Registration {
 impl Default for Registration {
     fn default() -> Self {
         Registration {
-            readers: Vec::new(),
-            writers: Vec::new(),
+            waiters: None,
             direct_reader: DirectSlot::default(),
             direct_writer: DirectSlot::default(),
             read_ready: true,
             write_ready: true,
             read_closed: false,
             write_closed: false,
+        }
+    }
+}
+
+impl Registration {
+    /// Wakes the op futures parked for `interest`, if any.
+    fn wake_waiters(&mut self, interest: Interest) {
+        if let Some(waiters) = &mut self.waiters {
+            for (_, waker) in waiters.list(interest).drain(..) {
+                waker.wake();
+            }
         }
     }
 }
@@ -287,10 +316,7 @@ impl EpollDriver {
         let Some(reg) = self.registrations.get_mut(registration as usize) else {
             return;
         };
-        let list = match interest {
-            Interest::Read => &mut reg.readers,
-            Interest::Write => &mut reg.writers,
-        };
+        let list = reg.waiters.get_or_insert_default().list(interest);
         match list.iter_mut().find(|(id, _)| *id == waiter) {
             Some((_, w)) if w.will_wake(waker) => {}
             Some((_, w)) => *w = waker.clone(),
@@ -302,11 +328,11 @@ impl EpollDriver {
         let Some(reg) = self.registrations.get_mut(token.registration as usize) else {
             return;
         };
-        let list = match token.interest {
-            Interest::Read => &mut reg.readers,
-            Interest::Write => &mut reg.writers,
-        };
-        list.retain(|(id, _)| *id != token.waiter);
+        if let Some(waiters) = &mut reg.waiters {
+            waiters
+                .list(token.interest)
+                .retain(|(id, _)| *id != token.waiter);
+        }
     }
 
     /// Forgets an fd's registration; `fd` is given when it is still open (then `EPOLL_CTL_DEL`).
@@ -319,8 +345,10 @@ impl EpollDriver {
             }
             // Anyone still parked here would never be woken: wake them to find the fd gone.
             let direct = [reg.direct_reader.waker, reg.direct_writer.waker];
-            for (_, waker) in reg.readers.into_iter().chain(reg.writers) {
-                waker.wake();
+            if let Some(waiters) = reg.waiters {
+                for (_, waker) in waiters.readers.into_iter().chain(waiters.writers) {
+                    waker.wake();
+                }
             }
             for waker in direct.into_iter().flatten() {
                 waker.wake();
@@ -398,22 +426,25 @@ impl EpollDriver {
             if failed || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0 {
                 reg.read_ready = true;
                 reg.direct_reader.wake();
-                if !reg.readers.is_empty() {
-                    for (_, waker) in reg.readers.drain(..) {
-                        waker.wake();
-                    }
-                }
+                reg.wake_waiters(Interest::Read);
             }
             if failed || bits & libc::EPOLLOUT as u32 != 0 {
                 reg.write_ready = true;
                 reg.direct_writer.wake();
-                if !reg.writers.is_empty() {
-                    for (_, waker) in reg.writers.drain(..) {
-                        waker.wake();
-                    }
-                }
+                reg.wake_waiters(Interest::Write);
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registration;
+
+    #[test]
+    fn a_registration_fills_exactly_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Registration>(), 64);
+        assert_eq!(std::mem::align_of::<Registration>(), 64);
     }
 }
