@@ -446,5 +446,13 @@ mod tests {
     fn a_registration_fills_exactly_one_cache_line() {
         assert_eq!(std::mem::size_of::<Registration>(), 64);
         assert_eq!(std::mem::align_of::<Registration>(), 64);
+        // The slab's entries have this shape: its tag must fit in a niche of ours, or
+        // every entry would take two lines again.
+        #[allow(dead_code)]
+        enum SlabEntry<T> {
+            Vacant(usize),
+            Occupied(T),
+        }
+        assert_eq!(std::mem::size_of::<SlabEntry<Registration>>(), 64);
     }
 }
