@@ -69,8 +69,9 @@ fn a_dropped_byte_is_caught_and_reported_with_the_seed() {
     );
 }
 
-#[test]
-fn a_leaked_descriptor_is_caught_on_both_backends() {
+/// Runs a one-second soak on both backends with `--break what` and checks that each
+/// backend's run failed first on `failure`.
+fn breakage_fails_both_backends(what: &str, failure: &str) {
     let (ok, text) = soak(&[
         "--duration",
         "1",
@@ -79,36 +80,23 @@ fn a_leaked_descriptor_is_caught_on_both_backends() {
         "--seed",
         "5",
         "--break",
-        "leak-fd",
+        what,
     ]);
     assert!(!ok, "{text}");
-    assert_eq!(
-        text.matches("FIRST FAILURE: descriptors leaked").count(),
-        2,
-        "{text}"
-    );
+    let first = format!("FIRST FAILURE: {failure}");
+    assert_eq!(text.matches(&first).count(), 2, "{text}");
+}
+
+#[test]
+fn a_leaked_descriptor_is_caught_on_both_backends() {
+    breakage_fails_both_backends("leak-fd", "descriptors leaked");
 }
 
 /// The stall limit allows for pauses of the whole process (see the soak's watchdog), but
 /// not for a poll that blocks the loop alone.
 #[test]
 fn a_blocked_loop_is_caught_on_both_backends() {
-    let (ok, text) = soak(&[
-        "--duration",
-        "1",
-        "--status-every",
-        "1",
-        "--seed",
-        "6",
-        "--break",
-        "block-loop",
-    ]);
-    assert!(!ok, "{text}");
-    assert_eq!(
-        text.matches("FIRST FAILURE: the loop stalled for").count(),
-        2,
-        "{text}"
-    );
+    breakage_fails_both_backends("block-loop", "the loop stalled for");
 }
 
 #[test]
