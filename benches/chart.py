@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Draws docs/bench-throughput.svg from the rows `cargo bench` appended to
 target/bench-results.csv (name,unit,contender,value,scale; each row shows its latest
-run's contenders). Only rows recorded at the scale of the file's last throughput row are drawn, so a
-`BENCH_SCALE=0.1` smoke run neither adds panels of its own nor mixes into a full run's.
+run's contenders). Only rows recorded at the scale of the file's last throughput row are
+drawn, so a `BENCH_SCALE=0.1` smoke run neither adds panels of its own nor mixes into a
+full run's.
 Rows without a scale (files from before it was recorded) count as scale 1.
 
 One panel per throughput row (req/s, reads/s), one bar per backend or peer, bars scaled

@@ -52,6 +52,12 @@ impl State {
             self.edges.push_back(edge);
         }
     }
+
+    /// `n` buffered bytes reached the kernel.
+    fn unbuffer(&mut self, n: usize) {
+        self.buffered = self.buffered.saturating_sub(n);
+        self.buffered_changed();
+    }
 }
 
 struct Inner {

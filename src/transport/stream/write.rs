@@ -157,8 +157,7 @@ pub(super) fn flush_delivered(t: &Transport, fd: &SharedFd, ctx: &Context, deliv
     if n == 0 {
         return;
     }
-    s.buffered = s.buffered.saturating_sub(n);
-    s.buffered_changed();
+    s.unbuffer(n);
     drop(s);
     t.deliver_edges();
 }
@@ -203,8 +202,7 @@ fn account_sent(
         if s.aborted {
             return Ok(());
         }
-        s.buffered = s.buffered.saturating_sub(n);
-        s.buffered_changed();
+        s.unbuffer(n);
     }
     t.deliver_edges();
     Ok(())
@@ -280,8 +278,7 @@ fn may_go_quiet(t: &Transport) -> bool {
 /// Counts `n` bytes as handed to the kernel before their send completes.
 fn count_sent(t: &Transport, n: usize) {
     let mut s = t.inner.state.borrow_mut();
-    s.buffered = s.buffered.saturating_sub(n);
-    s.buffered_changed();
+    s.unbuffer(n);
 }
 
 /// Puts back `n` bytes that `count_sent` counted and the kernel did not take.
